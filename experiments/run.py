@@ -1,0 +1,204 @@
+"""The experiment runner: ``python -m experiments.run ablation=tsm_stride``.
+
+For each variant of the chosen ablation or table (and each seed) it trains the model
+stage by stage, samples the held-out test items, scores them with the metrics package
+and logs everything to MLflow (one parent run per call, one child run per variant). A
+failing variant is marked FAILED with its error and the others still run. At the end
+the tables are rebuilt from the tracking store (``reports/build.py``).
+
+Examples::
+
+    python -m experiments.run ablation=tsm_stride
+    python -m experiments.run ablation=tsm_stride scale=small trainer=gpu seeds=[0,1,2]
+    python -m experiments.run table=loopy_cfg --cfg job      # print the resolved config
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from experiments.tracking import (DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker)
+from experiments.variants import Variant, expand
+
+log = logging.getLogger("experiments.run")
+
+# Keys of a model config that belong to the runner, not to the module's constructor.
+RUNNER_MODEL_KEYS = ("name", "stages")
+
+
+def build_model(model_cfg: DictConfig):
+    """Instantiate the LightningModule, leaving out runner-owned keys it does not accept."""
+    target = hydra.utils.get_class(model_cfg._target_)
+    params = inspect.signature(target.__init__).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    drop = [k for k in RUNNER_MODEL_KEYS if k in model_cfg and not (k in params or takes_kwargs)]
+    cfg = OmegaConf.masked_copy(model_cfg, [k for k in model_cfg if k not in drop])
+    return hydra.utils.instantiate(cfg, _convert_="all")
+
+
+def stages_of(cfg: DictConfig) -> list[dict]:
+    stages = cfg.model.get("stages") or [{"name": "main", "max_steps": cfg.trainer.get("max_steps", 100)}]
+    return [dict(s) for s in OmegaConf.to_container(stages, resolve=True)]
+
+
+def make_trainer(cfg: DictConfig, max_steps: int, logger=None, callbacks=()):
+    return hydra.utils.instantiate(cfg.trainer, max_steps=int(max_steps), logger=logger or False,
+                                   callbacks=list(callbacks))
+
+
+def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None) -> None:
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    for stage in stages_of(variant.cfg):
+        if hasattr(module, "set_stage"):
+            module.set_stage(stage["name"])
+        logger = None
+        if tracker is not None and run_id is not None:
+            logger = MLFlowLogger(tracking_uri=tracker.uri, run_id=run_id, prefix=stage["name"],
+                                  experiment_name=variant.cfg.logger.experiment_name)
+        trainer = make_trainer(variant.cfg, stage["max_steps"], logger)
+        log.info("variant %r: stage %s, %d steps", variant.label, stage["name"], stage["max_steps"])
+        trainer.fit(module, datamodule=datamodule)
+
+
+def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, Path]:
+    """Generate every test item into ``out_dir/pred``; link the ground truth into ``out_dir/gt``."""
+    from experiments.prediction_writer import PredictionWriter
+
+    writer = PredictionWriter(out_dir / "pred", out_dir / "gt")
+    trainer = make_trainer(variant.cfg, 1, callbacks=[writer])
+    limit = variant.cfg.eval.get("max_videos")
+    if limit:
+        trainer.limit_predict_batches = int(limit)
+    trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    if not writer.written:
+        raise RuntimeError(f"variant {variant.label!r}: the data module's predict_dataloader gave no test items")
+    return writer.pred_dir, writer.gt_dir
+
+
+def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
+    from metrics.evaluate import evaluate_folders, write_outputs
+
+    e = variant.cfg.eval
+    result = evaluate_folders(pred_dir, gt_dir, metrics=list(variant.cfg.experiment.metrics),
+                              weights=OmegaConf.to_container(e.weights, resolve=True) or None,
+                              standin=bool(e.standin), n_boot=int(e.n_boot), seed=variant.seed)
+    write_outputs(result, out_dir / "eval")
+    return result
+
+
+def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path) -> dict:
+    import lightning.pytorch as pl
+
+    cfg = variant.cfg
+    out_dir = out_root / _slug(variant.label) / f"seed{variant.seed}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
+            PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
+            "suite.model": cfg.model.get("name")}
+    run_id = tracker.start(variant.run_name, tags, parent_id) if tracker else None
+    try:
+        if tracker:
+            tracker.log_config(run_id, cfg)
+        pl.seed_everything(variant.seed, workers=True)
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        module = build_model(cfg.model)
+        summary: dict = {}
+        if cfg.train:
+            train(variant, module, datamodule, tracker, run_id)
+        if cfg.sample:
+            pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
+            if tracker and cfg.logger.get("log_videos", True):
+                for p in sorted(pred_dir.glob("*.mp4"))[:2]:
+                    tracker.log_artifact(run_id, p, "samples")
+            if cfg.evaluate:
+                result = evaluate(variant, pred_dir, gt_dir, out_dir)
+                summary = result.summary
+                if tracker:
+                    tracker.log_summary(run_id, summary)
+                    for f in sorted((out_dir / "eval").glob("*")):
+                        tracker.log_artifact(run_id, f, "eval")
+        if tracker:
+            tracker.finish(run_id)
+        return summary
+    except BaseException as e:
+        if tracker:
+            tracker.fail(run_id, e)
+        raise
+
+
+def _slug(label: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return keep.strip("_") or "variant"
+
+
+def run(cfg: DictConfig) -> dict[str, dict]:
+    """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
+    variants = expand(cfg)  # validates every override before anything is trained
+    tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
+    out_root = Path(cfg.paths.output_dir)
+    out_root.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    parent_tags = {KIND: "parent", EXPERIMENT: cfg.experiment.name, PAPER_TABLE: cfg.experiment.get("paper_table"),
+                   SCALE: cfg.scale.name, DATA: cfg.data.get("name"), "suite.command": _command_line()}
+    t0 = time.time()
+    with tracker.run(f"{cfg.experiment.name} ({cfg.scale.name})", parent_tags) as parent_id:
+        tracker.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=False), "config.yaml")
+        tracker.log_params(parent_id, {"experiment.name": cfg.experiment.name, "scale.name": cfg.scale.name,
+                                       "seeds": str(list(cfg.seeds) if cfg.get("seeds") else [cfg.seed]),
+                                       "variants": str([v.label for v in variants])})
+        bar = tqdm(variants, desc=f"{cfg.experiment.name}: variants", unit="variant", dynamic_ncols=True)
+        for variant in bar:
+            bar.set_postfix_str(variant.run_name)
+            try:
+                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root)
+            except Exception as e:  # one broken variant must not take the others down
+                log.error("variant %r failed: %s", variant.run_name, e)
+                results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
+                if cfg.fail_fast:
+                    raise
+        failed = sorted(k for k, v in results.items() if "error" in v)
+        tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
+    log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
+    if cfg.build_reports:
+        from reports.build import build_reports
+
+        written = build_reports(tracker.uri, cfg.logger.experiment_name, cfg.paths.reports_dir,
+                                experiments=[cfg.experiment.name])
+        for p in written:
+            log.info("report: %s", p)
+    return results
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, "-m", "experiments.run", *sys.argv[1:]])
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="run")
+def main(cfg: DictConfig) -> None:
+    from experiments.tracking import TrackingUnavailable
+    from experiments.variants import VariantError
+
+    try:
+        results = run(cfg)
+    except (TrackingUnavailable, VariantError) as e:
+        log.error("%s", e)
+        sys.exit(2)
+    if results and all("error" in v for v in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    main()

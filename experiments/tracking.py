@@ -1,0 +1,152 @@
+"""MLflow tracking: one parent run per `experiments.run` call, one child run per variant.
+
+The layout the reports rely on (``reports/build.py`` reads it back):
+
+- tags ``suite.kind`` = ``parent`` | ``variant`` | ``baseline``; ``suite.experiment`` (ablation or
+  table name), ``suite.variant`` (the paper's row label), ``suite.seed``, ``suite.paper_table``,
+  ``suite.scale``, ``suite.data``, ``backbone.<metric>`` (which network produced the number);
+- metrics ``test/<name>`` (mean over test videos) with ``test/<name>.ci_low``, ``.ci_high`` and
+  ``.n``; training losses as Lightning logs them, prefixed by the stage name;
+- params: the resolved config flattened to dotted keys (``model.tsm.stride``), so the MLflow
+  compare view lines variants up by what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+KIND, EXPERIMENT, VARIANT, SEED = "suite.kind", "suite.experiment", "suite.variant", "suite.seed"
+PAPER_TABLE, SCALE, DATA, STATUS_MSG = "suite.paper_table", "suite.scale", "suite.data", "suite.error"
+METRIC_PREFIX = "test/"
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store cannot be reached; raised before any training starts."""
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The configured URI, else ``MLFLOW_TRACKING_URI``, else the embedded SQLite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlruns.db"
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with one clear message when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as r:
+            if r.status != 200:
+                raise OSError(f"HTTP {r.status}")
+    except (OSError, urllib.error.URLError) as e:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} is unreachable ({e}). Start it "
+            f"(`mlflow server --host 127.0.0.1 --port 5000`), fix MLFLOW_TRACKING_URI / logger.tracking_uri, "
+            f"or unset it to use the embedded store sqlite:///mlruns.db. Nothing was trained."
+        ) from e
+
+
+def flatten(cfg: Mapping | DictConfig, prefix: str = "") -> dict[str, str]:
+    """Dotted keys -> string values (lists kept whole, as MLflow params are strings)."""
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    out: dict[str, str] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v)
+    return out
+
+
+class Tracker:
+    """Thin layer over :class:`MlflowClient` that knows the suite's run layout."""
+
+    def __init__(self, tracking_uri: str | None, experiment_name: str):
+        self.uri = resolve_uri(tracking_uri)
+        check_reachable(self.uri)
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        exp = self.client.get_experiment_by_name(experiment_name)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment_name)
+
+    # ---------------------------------------------------------------- runs
+    def start(self, name: str, tags: Mapping[str, Any], parent_id: str | None = None) -> str:
+        tags = {k: str(v) for k, v in tags.items() if v is not None}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        return run.info.run_id
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def fail(self, run_id: str, error: BaseException) -> None:
+        """Mark a run FAILED, keeping the error text where the UI shows it."""
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        self.client.set_tag(run_id, STATUS_MSG, text[:5000])
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        self.client.log_text(run_id, tb, "error.txt")
+        self.finish(run_id, "FAILED")
+
+    @contextmanager
+    def run(self, name: str, tags: Mapping[str, Any], parent_id: str | None = None) -> Iterator[str]:
+        run_id = self.start(name, tags, parent_id)
+        try:
+            yield run_id
+        except BaseException as e:
+            self.fail(run_id, e)
+            raise
+        else:
+            self.finish(run_id)
+
+    # ------------------------------------------------------------- logging
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        items = [Param(k[:250], str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow's batch limit
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def log_config(self, run_id: str, cfg: DictConfig) -> None:
+        self.log_params(run_id, flatten(cfg))
+        self.client.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+    def log_summary(self, run_id: str, summary: Mapping[str, Mapping[str, Any]]) -> None:
+        """Eval summary {metric: {mean, ci_low, ci_high, n, backbone}} -> metrics + backbone tags."""
+        import time
+
+        ts = int(time.time() * 1000)
+        metrics, tags = [], []
+        for name, s in summary.items():
+            if not isinstance(s, Mapping) or "mean" not in s:
+                continue
+            for suffix, key in (("", "mean"), (".ci_low", "ci_low"), (".ci_high", "ci_high"), (".n", "n")):
+                v = s.get(key)
+                if v is not None and isinstance(v, (int, float)) and math.isfinite(float(v)):
+                    metrics.append(Metric(f"{METRIC_PREFIX}{name}{suffix}", float(v), ts, 0))
+            if s.get("backbone"):
+                tags.append(RunTag(f"backbone.{name}", str(s["backbone"])[:5000]))
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+        if tags:
+            self.client.log_batch(run_id, tags=tags)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)

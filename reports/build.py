@@ -1,0 +1,146 @@
+"""Rebuild every table and plot from the tracking store: ``python -m reports.build``.
+
+For each experiment name (ablation or table) it takes the child runs of the newest parent
+run, groups them by variant, pools seeds, and writes ``<out>/<experiment>.{tex,csv,md,png}``
+plus ``<out>/index.md``. Nothing here holds a number: every cell is read from MLflow,
+every paper value from ``reports/paper/*.csv``.
+
+Across seeds a cell is the mean of the per-seed means; with one seed its interval is the
+bootstrap CI over test videos, with several it is the 95% t-interval of the seed means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+from scipy import stats
+
+from datamodules.video_io import atomic_path
+from experiments.tracking import EXPERIMENT, KIND, METRIC_PREFIX, SEED, VARIANT, resolve_uri
+from reports.tables import Cell, Table, paper_rows, to_frame, to_latex, to_markdown
+
+
+def _write_text(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def _latest_children(client: MlflowClient, exp_id: str, name: str):
+    parents = client.search_runs([exp_id], f"tags.`{KIND}` = 'parent' and tags.`{EXPERIMENT}` = '{name}'",
+                                 order_by=["attributes.start_time DESC"], max_results=50)
+    for parent in parents:  # newest parent with at least one finished variant
+        kids = client.search_runs([exp_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+                                  max_results=5000)
+        if any(k.info.status == "FINISHED" for k in kids):
+            return parent, kids
+    return None, []
+
+
+def _cells(runs, metrics) -> dict[str, Cell]:
+    out = {}
+    for m in metrics:
+        per_seed = [r for r in runs if f"{METRIC_PREFIX}{m}" in r.data.metrics]
+        if not per_seed:
+            continue
+        means = np.array([r.data.metrics[f"{METRIC_PREFIX}{m}"] for r in per_seed])
+        standin = any(r.data.tags.get(f"backbone.{m}", "").startswith("standin") for r in per_seed)
+        if len(per_seed) == 1:
+            d = per_seed[0].data.metrics
+            lo, hi = d.get(f"{METRIC_PREFIX}{m}.ci_low"), d.get(f"{METRIC_PREFIX}{m}.ci_high")
+        else:
+            half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
+            lo, hi = means.mean() - half, means.mean() + half
+        out[m] = Cell(float(means.mean()), lo, hi, standin)
+    return out
+
+
+def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
+    parent, kids = _latest_children(client, exp_id, name)
+    if parent is None:
+        return None
+    finished = [k for k in kids if k.info.status == "FINISHED"]
+    params = finished[0].data.params
+    metrics = json.loads(params.get("experiment.metrics", "[]"))
+    columns = json.loads(params.get("experiment.report.columns", "null") or "null") or {}
+    keep_rows = json.loads(params.get("experiment.report.paper_rows", "null") or "null")
+    by_variant: dict[str, list] = defaultdict(list)
+    order: list[str] = []
+    for k in sorted(finished, key=lambda r: r.info.start_time):
+        label = k.data.tags.get(VARIANT, k.info.run_name)
+        if label not in by_variant:
+            order.append(label)
+        by_variant[label].append(k)
+    ours = {label: _cells(by_variant[label], metrics) for label in order}
+    table_csv = parent.data.tags.get("suite.paper_table") or None
+    paper = paper_rows(table_csv, columns, metrics) if table_csv else {}
+    if keep_rows:
+        paper = {k: v for k, v in paper.items() if k in keep_rows}
+    seeds = sorted({k.data.tags.get(SEED) for k in finished})
+    data, scale = parent.data.tags.get("suite.data", "?"), parent.data.tags.get("suite.scale", "?")
+    caption = params.get("experiment.description") or name
+    caption = f"{caption} Ours: data {data}, scale {scale}, seeds {', '.join(seeds)}."
+    paper_label = f"Paper ({params.get('experiment.report.paper_label') or table_csv})" if paper else "Paper"
+    failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]
+    if failed:
+        caption += f" Failed variants (see MLflow): {', '.join(sorted(set(failed)))}."
+    return Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper,
+                 paper_label=paper_label, ours_label="Ours")
+
+
+def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "talking-portrait-suite",
+                  out_dir: str | os.PathLike = "reports/out", experiments: list[str] | None = None) -> list[Path]:
+    """Write .tex/.csv/.md/.png for each experiment (all of them by default); returns the paths."""
+    from reports.plots import plot_table
+
+    client = MlflowClient(resolve_uri(tracking_uri))
+    exp = client.get_experiment_by_name(mlflow_experiment)
+    if exp is None:
+        raise SystemExit(f"no MLflow experiment {mlflow_experiment!r} at {resolve_uri(tracking_uri)}; "
+                         f"run `python -m experiments.run ...` first")
+    if experiments is None:
+        parents = client.search_runs([exp.experiment_id], f"tags.`{KIND}` = 'parent'", max_results=5000)
+        experiments = sorted({p.data.tags.get(EXPERIMENT) for p in parents if p.data.tags.get(EXPERIMENT)})
+    out = Path(out_dir)
+    written: list[Path] = []
+    index = ["# Tables\n", "Generated by `python -m reports.build` from the MLflow store "
+             f"`{resolve_uri(tracking_uri)}`.\n"]
+    for name in experiments:
+        t = table_for(client, exp.experiment_id, name)
+        if t is None or not t.ours:
+            continue
+        written.append(_write_text(out / f"{name}.tex", to_latex(t)))
+        written.append(_write_text(out / f"{name}.md", to_markdown(t)))
+        with atomic_path(out / f"{name}.csv") as tmp:
+            to_frame(t).to_csv(tmp, index=False)
+        written.append(out / f"{name}.csv")
+        png = plot_table(t, out / f"{name}.png")
+        if png:
+            written.append(png)
+        index.append(f"- **{name}**: [{name}.tex]({name}.tex), [{name}.csv]({name}.csv), [{name}.md]({name}.md)"
+                     + (f", [{name}.png]({name}.png)" if png else ""))
+    if written:
+        written.append(_write_text(out / "index.md", "\n".join(index) + "\n"))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
+    ap.add_argument("--mlflow-experiment", default="talking-portrait-suite")
+    ap.add_argument("--out", default="reports/out")
+    ap.add_argument("--experiments", nargs="*", default=None, help="ablation/table names (default: all)")
+    a = ap.parse_args(argv)
+    for p in build_reports(a.tracking_uri, a.mlflow_experiment, a.out, a.experiments):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Tables from tracked runs: LaTeX (booktabs), CSV and Markdown, with the paper's rows beside ours.
+
+A table has two blocks: the paper's own rows (from ``reports/paper/<table>.csv``, copied from
+the papers, never edited) and our rows, one per variant, each cell ``mean ± CI half-width``
+from the tracking store. Best is bold and second underlined per column *within a block*:
+our numbers come from other data and possibly stand-in backbones, so they are never ranked
+against the paper's. Cells whose backbone was a stand-in carry a dagger and the caption says so.
+
+The ``.tex`` compiles on its own with pdflatex and also ``\\input``s into a paper (which
+then needs ``\\usepackage{booktabs}``): it opens a document only when none is open.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+PAPER_DIR = Path(__file__).resolve().parent / "paper"
+
+# +1: higher is better (up arrow), -1: lower is better; 0: closeness to ground truth, no ranking.
+# The signs follow the papers' own headers (Loopy Tables 1-3, MCDM Table 2, JoyVASA Table 1).
+DIRECTION: dict[str, int] = {
+    "IQA": 1, "VQA": 1, "Sync-C": 1, "Sync-D": -1, "FVD-R": -1, "FVD-I": -1, "FVD": -1, "FVD-25": -1,
+    "FID": -1, "E-FID": -1, "DGlo": -1, "DExp": -1, "SSIM": 1, "Glo": 0, "Exp": 0, "Smo": 0, "Smooth": 0,
+}
+
+
+@dataclass
+class Cell:
+    mean: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    standin: bool = False
+
+    @property
+    def half_width(self) -> float | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return (self.ci_high - self.ci_low) / 2
+
+
+@dataclass
+class Table:
+    """One table: metric columns, paper rows and our rows (label -> metric -> Cell)."""
+
+    name: str
+    caption: str
+    metrics: list[str]
+    ours: dict[str, dict[str, Cell]]
+    paper: dict[str, dict[str, float]] = field(default_factory=dict)
+    paper_label: str = "Paper"
+    ours_label: str = "Ours"
+    decimals: int = 3
+
+
+def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
+               metrics: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Rows of ``reports/paper/<table>.csv`` keyed by method, values for ``metrics``.
+
+    ``columns`` maps our metric name to the CSV's column (e.g. ``Sync-C: hdtf_Sync-C``);
+    by default a metric reads the column of the same name.
+    """
+    if not table:
+        return {}
+    path = PAPER_DIR / f"{table}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"paper table {path} not found; experiment.paper_table must name a CSV in {PAPER_DIR}")
+    df = pd.read_csv(path, dtype={"method": str})
+    key = df.columns[0]
+    out: dict[str, dict[str, float]] = {}
+    for _, row in df.iterrows():
+        vals = {}
+        for m in metrics:
+            col = (columns or {}).get(m, m)
+            if col in df.columns and not pd.isna(row[col]):
+                vals[m] = float(row[col])
+        label = str(row[key]) if key == "method" else ", ".join(f"{c}={row[c]}" for c in df.columns[:2])
+        out[label] = vals
+    return out
+
+
+def _rank(values: dict[str, float], direction: int) -> tuple[str | None, str | None]:
+    """(best, second) labels of a column; none when the metric has no direction."""
+    finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
+    if direction == 0 or len(finite) < 2:
+        return None, None
+    order = sorted(finite, key=lambda k: -direction * finite[k])
+    return order[0], order[1] if len(order) > 1 else None
+
+
+def _fmt(x: float, decimals: int) -> str:
+    return f"{x:.{decimals}f}"
+
+
+def _header(metric: str, latex: bool) -> str:
+    d = DIRECTION.get(metric, 0)
+    if latex:
+        arrow = {1: r" $\uparrow$", -1: r" $\downarrow$"}.get(d, "")
+        return metric.replace("_", r"\_") + arrow
+    return metric + {1: " ↑", -1: " ↓"}.get(d, "")
+
+
+def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, latex: bool, ours: bool):
+    """Formatted string cells of one block with best/second marks."""
+    out = {label: {} for label in rows}
+    for m in metrics:
+        means = {label: (r[m].mean if ours else r[m]) for label, r in rows.items() if m in r}
+        best, second = _rank(means, DIRECTION.get(m, 0))
+        for label, r in rows.items():
+            if m not in r:
+                out[label][m] = "--" if latex else ""
+                continue
+            c = r[m] if ours else Cell(r[m])
+            s = _fmt(c.mean, decimals)
+            if latex:
+                s = rf"\textbf{{{s}}}" if label == best else rf"\underline{{{s}}}" if label == second else s
+                if ours and c.half_width is not None:
+                    s += rf" {{\scriptsize $\pm$ {_fmt(c.half_width, decimals)}}}"
+                if c.standin:
+                    s += r"$^\dagger$"
+            else:
+                s = f"**{s}**" if label == best else f"_{s}_" if label == second else s
+                if ours and c.half_width is not None:
+                    s += f" ± {_fmt(c.half_width, decimals)}"
+                if c.standin:
+                    s += "†"
+            out[label][m] = s
+    return out
+
+
+def _escape(s: str) -> str:
+    return re.sub(r"([&%$#_{}])", r"\\\1", s)
+
+
+def to_latex(t: Table) -> str:
+    """Booktabs table; compiles standalone and ``\\input``s into a paper."""
+    cols = [_header(m, True) for m in t.metrics]
+    blocks = []
+    if t.paper:
+        blocks.append((t.paper_label, _block(t.paper, t.metrics, t.decimals, True, False)))
+    blocks.append((t.ours_label, _block(t.ours, t.metrics, t.decimals, True, True)))
+    frames, starts = [], []
+    for block_label, cells in blocks:
+        df = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=t.metrics) if cells \
+            else pd.DataFrame(columns=t.metrics)
+        df.index = [_escape(str(i)) for i in df.index]
+        starts.append((block_label, df.index[0] if len(df) else None))
+        frames.append(df)
+    df = pd.concat(frames)
+    df.columns = cols
+    body = df.style.to_latex(hrules=True, column_format="l" + "r" * len(cols))
+    # a labelled rule above each block (pandas has no row groups without multirow.sty)
+    lines = body.splitlines(keepends=True)
+    ncol = len(cols) + 1
+    for block_label, first in starts:
+        if first is None:
+            continue
+        head = f"\\midrule\n\\multicolumn{{{ncol}}}{{l}}{{\\emph{{{_escape(block_label)}}}}} \\\\\n"
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(first + " &"))
+        lines.insert(i, head)
+    body = "".join(lines)
+    body = re.sub(r"\\midrule\n(\\midrule\n)", r"\1", body)
+    has_standin = any(c.standin for r in t.ours.values() for c in r.values())
+    caption = _escape(t.caption)
+    caption += (r" Ours: mean $\pm$ 95\% bootstrap CI half-width over test videos. "
+                r"Best \textbf{bold}, second \underline{underlined}, within each block.")
+    if has_standin:
+        caption += r" $^\dagger$Stand-in metric backbone (official weights absent): not comparable with the paper's numbers."
+    table = (f"% generated by `python -m reports.build` from the tracking store; do not edit\n"
+             f"\\begin{{table}}[t]\n\\centering\n\\caption{{{caption}}}\n\\label{{tab:{t.name}}}\n"
+             f"\\resizebox{{\\linewidth}}{{!}}{{%\n{body}}}\n\\end{{table}}\n")
+    # Open a document only when compiled on its own: before \documentclass runs it is the real command,
+    # afterwards LaTeX redefines it to \@twoclasseserror.
+    return ("\\makeatletter\n\\ifx\\documentclass\\@twoclasseserror\\makeatother\\def\\suiteStandalone{0}"
+            "\\else\\makeatother\\def\\suiteStandalone{1}\n"
+            "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
+            "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n\\fi\n"
+            + table + "\\def\\suiteEnd{\\end{document}}\\ifnum\\suiteStandalone=1 \\expandafter\\suiteEnd\\fi\n")
+
+
+def to_frame(t: Table) -> pd.DataFrame:
+    """Long CSV form: one row per (block, method), mean/ci columns per metric."""
+    rows = []
+    for label, r in t.paper.items():
+        rows.append({"block": t.paper_label, "method": label, **{m: r.get(m) for m in t.metrics}})
+    for label, r in t.ours.items():
+        row = {"block": t.ours_label, "method": label}
+        for m in t.metrics:
+            c = r.get(m)
+            row[m] = c.mean if c else None
+            row[f"{m}.ci_low"] = c.ci_low if c else None
+            row[f"{m}.ci_high"] = c.ci_high if c else None
+            row[f"{m}.standin"] = c.standin if c else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(t: Table) -> str:
+    parts = [f"### {t.name}\n\n{t.caption}\n"]
+    for label, rows, ours in ((t.paper_label, t.paper, False), (t.ours_label, t.ours, True)):
+        if not rows:
+            continue
+        cells = _block(rows, t.metrics, t.decimals, False, ours)
+        df = pd.DataFrame.from_dict(cells, orient="index")[t.metrics]
+        df.columns = [_header(m, False) for m in t.metrics]
+        df.index.name = label
+        parts.append(df.to_markdown() + "\n")
+    return "\n".join(parts)

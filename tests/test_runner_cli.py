@@ -1,0 +1,43 @@
+"""`python -m experiments.run` from the shell: config printing and clear errors for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SEARCH = f"hydra.searchpath=[file://{Path(__file__).resolve().parent / 'configs'}]"
+
+
+def _run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "experiments.run", SEARCH, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                                       "HOME": str(cwd)})
+
+
+def test_cfg_job_prints_resolved_variants_without_running(tmp_path):
+    r = _run("ablation=toy_sweep", "--cfg", "job", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "name: toy_sweep" in r.stdout and "w/o TSM:" in r.stdout and "model.lr: 0.1" in r.stdout
+    assert not (tmp_path / "mlruns.db").exists()
+
+
+def test_unknown_ablation_lists_the_available_ones(tmp_path):
+    r = _run("ablation=no_such_ablation", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "no_such_ablation" in r.stderr and "Available options" in r.stderr and "toy_sweep" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_misspelled_key_is_hydras_error_not_a_suite_traceback(tmp_path):
+    r = _run("ablation=toy_sweep", "trainer.max_stepz=3", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "max_stepz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unreachable_tracking_server_stops_before_training(tmp_path):
+    r = _run("ablation=toy_sweep", "logger.tracking_uri=http://127.0.0.1:9", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "http://127.0.0.1:9" in r.stderr + r.stdout and "Nothing was trained" in r.stderr + r.stdout
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.mp4"))

@@ -1,0 +1,83 @@
+"""The runner end to end on the test-only toy model: MLflow layout, failures, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments.run import run
+
+
+@pytest.fixture
+def toy_run(compose, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    cfg = compose(["ablation=toy_sweep", "trainer=cpu", f"paths.root_dir={tmp_path}",
+                   f"logger.tracking_uri={uri}", "eval.n_boot=200"])
+    results = run(cfg)
+    return cfg, uri, results, tmp_path
+
+
+def _runs(uri):
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("talking-portrait-suite")
+    return c, c.search_runs([exp.experiment_id], max_results=100)
+
+
+def test_parent_and_one_child_per_variant(toy_run):
+    cfg, uri, results, _ = toy_run
+    c, runs = _runs(uri)
+    parents = [r for r in runs if r.data.tags.get("suite.kind") == "parent"]
+    kids = [r for r in runs if r.data.tags.get("suite.kind") == "variant"]
+    assert len(parents) == 1
+    assert sorted(k.data.tags["suite.variant"] for k in kids) == ["Loopy (Full)", "broken", "w/o TSM"]
+    assert all(k.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for k in kids)
+    assert parents[0].data.tags["suite.failed_variants"] == "broken [seed 0]"
+
+
+def test_failed_variant_is_marked_and_others_still_finish(toy_run):
+    _, uri, results, _ = toy_run
+    c, runs = _runs(uri)
+    status = {r.data.tags.get("suite.variant"): r.info.status for r in runs if r.data.tags.get("suite.kind") == "variant"}
+    assert status == {"Loopy (Full)": "FINISHED", "w/o TSM": "FINISHED", "broken": "FAILED"}
+    broken = next(r for r in runs if r.data.tags.get("suite.variant") == "broken")
+    assert "toy failure in stage stage2" in broken.data.tags["suite.error"]
+    assert "error" in results["broken [seed 0]"]
+
+
+def test_params_are_the_flattened_config_and_differ_by_variant(toy_run):
+    _, uri, _, _ = toy_run
+    c, runs = _runs(uri)
+    by = {r.data.tags.get("suite.variant"): r for r in runs if r.data.tags.get("suite.kind") == "variant"}
+    assert by["Loopy (Full)"].data.params["model.lr"] == "0.01"
+    assert by["w/o TSM"].data.params["model.lr"] == "0.1"
+    assert by["w/o TSM"].data.params["model.image_size"] == "32"
+    assert json.loads(by["w/o TSM"].data.params["experiment.metrics"]) == ["SSIM"]
+
+
+def test_losses_per_stage_and_eval_metrics_with_ci(toy_run):
+    _, uri, _, _ = toy_run
+    c, runs = _runs(uri)
+    r = next(r for r in runs if r.data.tags.get("suite.variant") == "Loopy (Full)")
+    hist = c.get_metric_history(r.info.run_id, "stage1-train/loss")
+    assert len(hist) >= 1
+    m = r.data.metrics
+    assert m["test/SSIM.ci_low"] <= m["test/SSIM"] <= m["test/SSIM.ci_high"]
+    assert m["test/SSIM.n"] == 3
+    arts = {a.path for a in c.list_artifacts(r.info.run_id)}
+    assert {"config.yaml", "samples", "eval"} <= arts
+
+
+def test_reports_are_built_from_the_store(toy_run):
+    cfg, uri, _, tmp = toy_run
+    out = tmp / "reports" / "out"
+    tex = (out / "toy_sweep.tex").read_text()
+    # paper rows restricted to the ones the ablation names, and our two finished variants
+    assert "Loopy (Full)" in tex and "w/o TSM" in tex and "SadTalker" not in tex
+    assert "broken" in tex  # named in the caption as failed, never as a row with numbers
+    csv = (out / "toy_sweep.csv").read_text()
+    assert "SSIM.ci_low" in csv
+    assert (out / "toy_sweep.png").stat().st_size > 1000
+    assert "toy_sweep" in (out / "index.md").read_text()
