@@ -71,6 +71,17 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
         trainer.fit(module, datamodule=datamodule)
 
 
+def save_weights(module, path: Path) -> Path:
+    """The trained weights (what ``experiments.sample`` loads), written atomically."""
+    import torch
+
+    from datamodules.video_io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": module.state_dict()}, tmp)
+    return path
+
+
 def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, Path]:
     """Generate every test item into ``out_dir/pred``; link the ground truth into ``out_dir/gt``."""
     from experiments.prediction_writer import PredictionWriter
@@ -117,6 +128,9 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         summary: dict = {}
         if cfg.train:
             train(variant, module, datamodule, tracker, run_id)
+            save_weights(module, out_dir / "last.ckpt")
+            if tracker:
+                tracker.client.set_tag(run_id, "suite.checkpoint", str((out_dir / "last.ckpt").resolve()))
         if cfg.sample:
             pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
             if tracker and cfg.logger.get("log_videos", True):
@@ -190,6 +204,9 @@ def main(cfg: DictConfig) -> None:
     from experiments.tracking import TrackingUnavailable
     from experiments.variants import VariantError
 
+    # Lightning has its own console handler; without this every line of it prints twice under Hydra
+    logging.getLogger("lightning.pytorch").propagate = False
+    logging.getLogger("lightning.fabric").propagate = False
     try:
         results = run(cfg)
     except (TrackingUnavailable, VariantError) as e:

@@ -81,3 +81,33 @@ def test_reports_are_built_from_the_store(toy_run):
     assert "SSIM.ci_low" in csv
     assert (out / "toy_sweep.png").stat().st_size > 1000
     assert "toy_sweep" in (out / "index.md").read_text()
+
+
+def test_sample_from_the_runs_checkpoint_with_a_real_portrait(toy_run, tmp_path):
+    import numpy as np
+    import skimage.data
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from datamodules.video_io import read_video, write_wav
+    from experiments.sample import sample_video
+
+    cfg, uri, _, tmp = toy_run
+    ckpt = next(p for p in (tmp / "runs").rglob("last.ckpt") if "Loopy__Full" in str(p))
+    run_cfg = OmegaConf.load(ckpt.parent / "config.yaml")
+    Image.fromarray(skimage.data.astronaut()).convert("RGBA").save(tmp_path / "me.png")  # RGBA is converted
+    write_wav(tmp_path / "speech.wav", 0.1 * np.sin(np.arange(16000 * 3) / 9.0), 16000)  # 3 s
+    out = sample_video(run_cfg, ckpt, tmp_path / "me.png", tmp_path / "speech.wav", tmp_path / "out.mp4")
+    v = read_video(out)
+    assert v.frames.shape == (75, 32, 32, 3) and v.fps == 25.0
+    assert v.audio is not None and abs(len(v.audio) / 16000 - 3.0) < 0.1
+    # the toy model shows the (offset) portrait: the output must look like the astronaut, not noise
+    ref = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((32, 32)), np.float32)
+    assert np.corrcoef(ref.ravel(), v.frames[0].astype(np.float32).ravel())[0, 1] > 0.8
+
+
+def test_sample_rejects_a_missing_portrait_naming_the_key(toy_run, tmp_path):
+    from experiments.sample import load_portrait
+
+    with pytest.raises(FileNotFoundError, match="reference=PATH"):
+        load_portrait(tmp_path / "nope.png", 32)

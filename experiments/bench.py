@@ -1,0 +1,165 @@
+"""Benchmarks (never timed tests): ``python -m experiments.bench [model=loopy] [scale=tiny] [bench.parts=[...]]``.
+
+Parts:
+- ``train``: seconds per training step and clips/s of the model's last stage, peak memory;
+- ``sample``: seconds per generated test item and the real-time factor (generation time /
+  video duration; below 1 is faster than real time);
+- ``data``: clips/s of the training loader, decoded from mp4 and from the cache;
+- ``metrics``: videos/s of each metric.
+
+Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("experiments.bench")
+
+
+def machine() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(fn: Callable[[], object], warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / max(repeats, 1)
+
+
+def bench_train(cfg: DictConfig, steps: int) -> dict:
+    """Seconds per optimiser step of the last training stage (after a warm-up of 2 steps)."""
+    import lightning.pytorch as pl
+
+    from experiments.run import build_model, stages_of
+
+    pl.seed_everything(cfg.seed)
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    module = build_model(cfg.model)
+    stage = stages_of(cfg)[-1]["name"]
+    if hasattr(module, "set_stage"):
+        module.set_stage(stage)
+    timings: list[float] = []
+
+    class _Clock(pl.Callback):
+        def on_train_batch_start(self, *a):
+            self.t = time.perf_counter()
+
+        def on_train_batch_end(self, *a):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - self.t)
+
+    trainer = hydra.utils.instantiate(cfg.trainer, max_steps=steps + 2, logger=False, callbacks=[_Clock()],
+                                      enable_progress_bar=False)
+    trainer.fit(module, datamodule=dm)
+    steady = timings[2:] or timings
+    s = sum(steady) / len(steady)
+    bs = int(cfg.data.get("batch_size", 1))
+    return {"train_s_per_step": s, "train_clips_per_s": bs / s, "stage": stage, "peak_mem_mb": peak_memory_mb()}
+
+
+def bench_sample(cfg: DictConfig, items: int) -> dict:
+    """Seconds per test item and the real-time factor of generation."""
+    import lightning.pytorch as pl
+
+    from experiments.run import build_model, stages_of
+
+    pl.seed_everything(cfg.seed)
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    module = build_model(cfg.model).eval()
+    if hasattr(module, "set_stage"):
+        module.set_stage(stages_of(cfg)[-1]["name"])
+    dm.prepare_data()
+    if hasattr(dm, "setup"):
+        dm.setup("predict")
+    gen_s, video_s, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for i, batch in enumerate(dm.predict_dataloader()):
+            if i >= items:
+                break
+            t0 = time.perf_counter()
+            out = module.predict_step(batch, i)["video"]
+            gen_s += time.perf_counter() - t0
+            fps = float(batch["fps"][0] if isinstance(batch["fps"], (list, torch.Tensor)) else batch["fps"])
+            video_s += out.shape[1] / fps
+            n += 1
+    return {"sample_s_per_item": gen_s / max(n, 1), "sample_rtf": gen_s / max(video_s, 1e-9), "sample_items": n,
+            "peak_mem_mb": peak_memory_mb()}
+
+
+def bench_data(cfg: DictConfig) -> dict:
+    from datamodules.bench import loader_throughput
+
+    return loader_throughput(cfg.data)
+
+
+def bench_metrics(cfg: DictConfig) -> dict:
+    from metrics.bench import metric_throughput
+
+    return metric_throughput(**OmegaConf.to_container(cfg.bench.metrics, resolve=True))
+
+
+PARTS = {"train": lambda c: bench_train(c, int(c.bench.train_steps)),
+         "sample": lambda c: bench_sample(c, int(c.bench.sample_items)),
+         "data": bench_data, "metrics": bench_metrics}
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="bench")
+def main(cfg: DictConfig) -> dict:
+    from rich.console import Console
+    from rich.table import Table
+
+    results: dict[str, object] = {"machine": machine(), "model": cfg.model.get("name"), "scale": cfg.scale.name}
+    for part in cfg.bench.parts:
+        if part not in PARTS:
+            raise SystemExit(f"bench.parts: unknown part {part!r}; choose from {sorted(PARTS)}")
+        log.info("benchmark: %s", part)
+        for k, v in PARTS[part](cfg).items():
+            results[f"{part}.{k}" if not k.startswith(part) else k] = v
+    table = Table(title=f"benchmark — {results['machine']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in results.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console().print(table)
+    if cfg.bench.log_mlflow:
+        from experiments.tracking import Tracker
+
+        t = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
+        with t.run(f"bench {cfg.model.get('name')} {cfg.scale.name}", {"suite.kind": "bench",
+                                                                       "suite.machine": results["machine"]}) as rid:
+            t.log_config(rid, cfg)
+            t.client.log_dict(rid, {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in results.items()},
+                              "bench.json")
+            for k, v in results.items():
+                if isinstance(v, (int, float)):
+                    t.client.log_metric(rid, f"bench/{k}", float(v))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Make a talking-portrait video from your own portrait and speech.
+
+    python -m experiments.sample ckpt=runs/tsm_stride/<time>/Loopy__Full/seed0/last.ckpt \\
+        reference=me.png audio=speech.wav out=me_talking.mp4
+
+The model and its sizes come from the ``config.yaml`` saved beside the checkpoint by
+``experiments.run`` (or from ``model=... scale=...`` when you give a bare checkpoint).
+Any audio length works: the model generates clip after clip; the audio is muxed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from datamodules.video_io import VideoReadError, read_audio, write_video
+from experiments.prediction_writer import to_uint8_frames
+from experiments.run import build_model
+
+log = logging.getLogger("experiments.sample")
+
+
+def load_portrait(path: str | Path, size: int) -> torch.Tensor:
+    """RGB portrait -> ``(1, 3, size, size)`` in [-1, 1]: centre square crop, then resize.
+
+    Grayscale and RGBA images are converted to RGB (alpha dropped over white).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"reference image {p} not found; give reference=PATH to a portrait photo")
+    try:
+        img = Image.open(p)
+        img.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"reference image {p} cannot be read ({e}); give a PNG or JPEG portrait") from e
+    if img.mode in ("RGBA", "LA"):
+        bg = Image.new("RGB", img.size, (255, 255, 255))
+        bg.paste(img, mask=img.getchannel("A"))
+        img = bg
+    img = img.convert("RGB")
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((size, size), Image.BICUBIC)
+    x = torch.from_numpy(np.asarray(img, np.float32) / 127.5 - 1).permute(2, 0, 1)
+    return x[None]
+
+
+def make_item(reference: torch.Tensor, audio: np.ndarray, fps: float, name: str) -> dict:
+    n = int(len(audio) / 16000 * fps)
+    if n < 1:
+        raise ValueError(f"audio is {len(audio) / 16000:.3f} s long: too short for one frame at {fps} fps")
+    return {"reference": reference, "audio": torch.from_numpy(audio[None].astype(np.float32)),
+            "num_frames": torch.tensor([n]), "fps": float(fps),
+            "meta": [{"video_id": name, "dataset": "user", "split": "sample", "identity": name}]}
+
+
+def load_config(cfg: DictConfig) -> DictConfig:
+    saved = Path(cfg.ckpt).parent / "config.yaml"
+    if saved.exists():
+        run_cfg = OmegaConf.load(saved)
+        log.info("model config from %s", saved)
+        return run_cfg
+    return cfg
+
+
+def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, audio: str | Path,
+                 out: str | Path, fps: float = 25.0, device: str = "cpu") -> Path:
+    """Generate ``out`` (mp4 with the audio muxed in) from a portrait and a speech file."""
+    portrait = load_portrait(reference, int(run_cfg.scale.image_size))
+    wav = read_audio(audio, 16000)
+    module = build_model(run_cfg.model)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    module.load_state_dict(state.get("state_dict", state))
+    if hasattr(module, "set_stage") and run_cfg.model.get("stages"):
+        module.set_stage(run_cfg.model.stages[-1].name)
+    module.eval().to(device)
+    item = make_item(portrait, wav, float(fps), Path(out).stem)
+    item = {k: v.to(device) if torch.is_tensor(v) else v for k, v in item.items()}
+    with torch.no_grad():
+        video = module.predict_step(item, 0)["video"][0]
+    frames = to_uint8_frames(video)
+    path = write_video(out, frames, float(fps), wav[: int(len(frames) / fps * 16000)])
+    log.info("wrote %s (%d frames, %.1f s)", path, len(frames), len(frames) / fps)
+    return path
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    if not cfg.ckpt or not Path(cfg.ckpt).exists():
+        log.error("checkpoint %r not found; give ckpt=PATH (experiments.run writes last.ckpt in each variant folder)",
+                  cfg.ckpt)
+        sys.exit(2)
+    try:
+        sample_video(load_config(cfg), cfg.ckpt, cfg.reference, cfg.audio, cfg.out, float(cfg.fps), cfg.device)
+    except (FileNotFoundError, ValueError, VideoReadError) as e:
+        log.error("%s", e)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""reports.build on a tracking store with known runs: the table reads exactly what was logged."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from experiments.tracking import Tracker
+from reports.build import build_reports
+from reports.tables import PAPER_DIR
+
+
+def _log(t: Tracker, experiment: str, rows: dict, seeds=(0,), fail=()):
+    tags = {"suite.kind": "parent", "suite.experiment": experiment, "suite.paper_table": "loopy_table3_ablations",
+            "suite.data": "synthtalk", "suite.scale": "tiny"}
+    with t.run(experiment, tags) as pid:
+        for label, per_seed in rows.items():
+            for seed in seeds:
+                cid = t.start(f"{label} [seed {seed}]", {"suite.kind": "variant", "suite.experiment": experiment,
+                                                         "suite.variant": label, "suite.seed": seed}, pid)
+                t.log_params(cid, {"experiment.metrics": '["Sync-C", "Sync-D"]',
+                                   "experiment.report.columns": '{"Sync-C": "hdtf_Sync-C", "Sync-D": "hdtf_Sync-D"}',
+                                   "experiment.report.paper_rows": '["Loopy (Full)", "w/o TSM"]',
+                                   "experiment.report.paper_label": "HDTF, Table 3",
+                                   "experiment.description": "Known runs."})
+                summary = per_seed[seed] if isinstance(per_seed, dict) and seed in per_seed else per_seed
+                t.log_summary(cid, summary)
+                t.finish(cid, "FAILED" if label in fail else "FINISHED")
+
+
+def _s(mean, half, backbone="syncnet_v2"):
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": 10, "backbone": backbone}
+
+
+def test_table_from_store_marks_best_and_formats_ci(tmp_path):
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    _log(t, "tsm_stride", {
+        "s = 1, r = 2": {"Sync-C": _s(5.0, 0.5), "Sync-D": _s(8.0, 0.25)},
+        "Loopy (Full)": {"Sync-C": _s(6.0, 0.5), "Sync-D": _s(7.0, 0.25)},
+        "s = 4, r = 1": {"Sync-C": _s(5.5, 0.5, "standin:syncnet-random:seed0"), "Sync-D": _s(7.5, 0.25)},
+        "crashed": {"Sync-C": _s(99.0, 0.1), "Sync-D": _s(0.1, 0.1)},
+    }, fail=("crashed",))
+    written = build_reports(uri, "suite", tmp_path / "out")
+    tex = (tmp_path / "out" / "tsm_stride.tex").read_text()
+    row = {ln.split(" &")[0]: ln for ln in tex.splitlines() if " & " in ln}
+    assert r"\textbf{6.000} {\scriptsize $\pm$ 0.500}" in row["Loopy (Full)"]
+    assert r"\textbf{7.000} {\scriptsize $\pm$ 0.250}" in row["Loopy (Full)"]
+    assert r"\underline{5.500} {\scriptsize $\pm$ 0.500}$^\dagger$" in row["s = 4, r = 1"]
+    assert r"\underline{7.500}" in row["s = 4, r = 1"]
+    assert "crashed" not in row and "Failed variants (see MLflow): crashed" in tex
+    # paper block: only the rows the experiment names, values straight from the CSV
+    paper = pd.read_csv(PAPER_DIR / "loopy_table3_ablations.csv")
+    full = paper[paper.method == "Loopy (Full)"].iloc[0]
+    paper_full_row = tex.splitlines()[[i for i, ln in enumerate(tex.splitlines()) if ln.startswith("Loopy (Full) &")][0]]
+    assert f"{full['hdtf_Sync-C']:.3f}" in paper_full_row and f"{full['hdtf_Sync-D']:.3f}" in paper_full_row
+    assert "SadTalker" not in tex and r"\emph{Paper (HDTF, Table 3)}" in tex
+    assert sorted(p.name for p in written) == sorted(
+        ["tsm_stride.tex", "tsm_stride.md", "tsm_stride.csv", "tsm_stride.png", "index.md"])
+
+
+def test_seeds_pool_to_mean_and_t_interval(tmp_path):
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    per_seed = {0: {"Sync-C": _s(4.0, 1.0), "Sync-D": _s(8.0, 1.0)},
+                1: {"Sync-C": _s(5.0, 1.0), "Sync-D": _s(8.0, 1.0)},
+                2: {"Sync-C": _s(6.0, 1.0), "Sync-D": _s(8.0, 1.0)}}
+    _log(t, "seeded", {"Loopy (Full)": per_seed}, seeds=(0, 1, 2))
+    build_reports(uri, "suite", tmp_path / "out")
+    df = pd.read_csv(tmp_path / "out" / "seeded.csv")
+    ours = df[df.block == "Ours"].iloc[0]
+    # mean 5, sd 1 over 3 seeds: half-width t(0.975, 2) * 1 / sqrt(3) = 4.302653 / 1.732051 = 2.484138
+    assert ours["Sync-C"] == 5.0
+    assert abs((ours["Sync-C.ci_high"] - ours["Sync-C.ci_low"]) / 2 - 2.484138) < 1e-5
+
+
+def test_only_the_newest_invocation_is_tabulated(tmp_path):
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    _log(t, "again", {"Loopy (Full)": {"Sync-C": _s(1.0, 0.1), "Sync-D": _s(9.0, 0.1)}})
+    _log(t, "again", {"Loopy (Full)": {"Sync-C": _s(2.0, 0.1), "Sync-D": _s(8.0, 0.1)}})
+    build_reports(uri, "suite", tmp_path / "out")
+    df = pd.read_csv(tmp_path / "out" / "again.csv")
+    assert df[df.block == "Ours"]["Sync-C"].tolist() == [2.0]
