@@ -97,14 +97,24 @@ def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, P
     return writer.pred_dir, writer.gt_dir
 
 
+def _plain(node):
+    """A config node as a plain dict, or None when empty."""
+    if node is None:
+        return None
+    return (OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)) or None
+
+
 def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
-    from metrics.evaluate import evaluate_folders, write_outputs
+    """Score the generated videos against their ground truth with the metrics of the experiment."""
+    from metrics.evaluate import evaluate_folders, write_result
 
     e = variant.cfg.eval
     result = evaluate_folders(pred_dir, gt_dir, metrics=list(variant.cfg.experiment.metrics),
-                              weights=OmegaConf.to_container(e.weights, resolve=True) or None,
-                              standin=bool(e.standin), n_boot=int(e.n_boot), seed=variant.seed)
-    write_outputs(result, out_dir / "eval")
+                              weights=_plain(e.get("weights")),
+                              standin=bool(e.standin), n_boot=int(e.n_boot), seed=variant.seed,
+                              preset=str(e.get("preset") or ("tiny" if variant.cfg.scale.name == "tiny" else "paper")),
+                              options=_plain(e.get("options")))
+    write_result(result, out_dir / "eval")
     return result
 
 

@@ -10,12 +10,19 @@ from mlflow.tracking import MlflowClient
 from experiments.run import run
 
 
-@pytest.fixture
-def toy_run(compose, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """One toy ablation run shared by the tests of this module (it is the slow part)."""
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import REPO, TEST_CONFIGS
+
+    tmp_path = tmp_path_factory.mktemp("toy_run")
     uri = f"sqlite:///{tmp_path}/mlruns.db"
-    cfg = compose(["ablation=toy_sweep", "trainer=cpu", f"paths.root_dir={tmp_path}",
-                   f"logger.tracking_uri={uri}", "eval.n_boot=200"])
+    overrides = ["ablation=toy_sweep", "trainer=cpu", "trainer.log_every_n_steps=1", f"paths.root_dir={tmp_path}",
+                 f"logger.tracking_uri={uri}", "eval.n_boot=200", f"hydra.searchpath=[file://{TEST_CONFIGS}]"]
+    with initialize_config_dir(str(REPO / "experiments" / "configs"), version_base="1.3"):
+        cfg = compose("run", overrides=overrides)
     results = run(cfg)
     return cfg, uri, results, tmp_path
 

@@ -1,0 +1,178 @@
+"""``ClipDataModule``: the loaders every data set shares; a subclass only lists its videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, Subset
+
+from datamodules.clips import ClipDataset, ClipSpec, FrameStore, TestItemDataset, VideoRecord, collate_clips
+
+
+class ClipDataModule(pl.LightningDataModule):
+    """Train clips, a small validation subset, and whole test videos for sampling.
+
+    Subclasses implement ``records(split) -> list[VideoRecord]`` for ``train`` and ``test``
+    (and may override ``prepare_data`` to build splits or generate data).
+
+    Args:
+        clip: ``ClipSpec`` fields (``num_frames``, ``num_motion_frames``, ``audio_context_frames``).
+        audio_context_frames: shortcut for ``clip.audio_context_frames``.
+        image_size: square frame side after cropping.
+        batch_size, num_workers: training loader settings.
+        cache_dir: split files, rendered test ground truth and (with ``cache_frames``) decoded frames.
+        cache_frames: keep decoded uint8 frames as .npy under ``cache_dir/frames`` (fine for SynthTalk and
+            small sets; at 512 px a real data set needs ~0.8 MB per frame, so use the feature cache instead).
+        samples_per_video: training clips per video per epoch.
+        val_items: size of the validation subset.
+        max_test_items / max_test_seconds: cap the number and length of test videos.
+    """
+
+    name = "clips"
+
+    def __init__(self, clip: dict | None = None, image_size: int = 64, batch_size: int = 4, num_workers: int = 0,
+                 cache_dir: str | None = None, samples_per_video: int | None = None, val_items: int = 4,
+                 max_test_items: int | None = None, max_test_seconds: float | None = None, name: str | None = None,
+                 audio_context_frames: int | None = None, cache_frames: bool = True):
+        super().__init__()
+        self.cache_frames = bool(cache_frames)
+        clip = dict(clip or {})
+        if audio_context_frames is not None:
+            clip["audio_context_frames"] = int(audio_context_frames)
+        unknown = set(clip) - {"num_frames", "num_motion_frames", "audio_context_frames"}
+        if unknown:
+            raise ValueError(f"data.clip: unknown keys {sorted(unknown)}; use num_frames, num_motion_frames, "
+                             f"audio_context_frames")
+        self.spec = ClipSpec(**clip)
+        self.image_size, self.batch_size, self.num_workers = int(image_size), int(batch_size), int(num_workers)
+        self.cache_dir = cache_dir
+        self.samples_per_video, self.val_items = samples_per_video, int(val_items)
+        self.max_test_items, self.max_test_seconds = max_test_items, max_test_seconds
+        if name:
+            self.name = name
+        self._store: FrameStore | None = None
+
+    # subclasses -------------------------------------------------------------------
+    def records(self, split: str) -> list[VideoRecord]:
+        raise TypeError(f"{type(self).__name__} must define records(split)")
+
+    # shared -----------------------------------------------------------------------
+    @property
+    def store(self) -> FrameStore:
+        if self._store is None:
+            disk = Path(self.cache_dir) / "frames" if self.cache_dir and self.cache_frames else None
+            self._store = FrameStore(self.image_size, disk)
+        return self._store
+
+    def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          collate_fn=collate_clips, persistent_workers=self.num_workers > 0,
+                          drop_last=shuffle and len(ds) >= batch_size)
+
+    def train_dataset(self) -> ClipDataset:
+        return ClipDataset(self.records("train"), self.spec, self.store, self.samples_per_video)
+
+    def train_dataloader(self) -> DataLoader:
+        self.prepare_data()
+        return self._loader(self.train_dataset(), True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        self.prepare_data()
+        ds = self.train_dataset()
+        return self._loader(Subset(ds, list(range(min(self.val_items, len(ds))))), False, self.batch_size)
+
+    def test_items(self) -> TestItemDataset:
+        gt_dir = Path(self.cache_dir) / "gt" if self.cache_dir else None
+        return TestItemDataset(self.records("test"), self.store, self.max_test_items, self.max_test_seconds, gt_dir)
+
+    def predict_dataloader(self) -> DataLoader:
+        self.prepare_data()
+        return DataLoader(self.test_items(), batch_size=1, shuffle=False, num_workers=0, collate_fn=collate_clips)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.predict_dataloader()
+
+
+class IndexedDataModule(ClipDataModule):
+    """A real data set on disk: scan its layout, drop unusable files with reasons, split by seed.
+
+    Subclasses set ``LAYOUT`` (the expected on-disk layout, quoted when the root is wrong)
+    and implement ``scan(report) -> list[VideoRecord]``. The index report (what was found,
+    what was dropped and why) is written to ``<split_dir>/<split_name>_index_report.json``.
+
+    Args:
+        root: the data set as the user has it.
+        split_dir: where split files and the index report go (default ``<cache_dir>/splits``).
+        seed, test_fraction, test_count, split_by_identity: how the split is drawn (``splits``).
+        need_audio: drop files without an audio stream.
+        feature_cache: a ``FeatureCache`` folder whose ``landmarks`` become the clips' keypoints.
+    """
+
+    LAYOUT = ""
+
+    def __init__(self, root: str, split_dir: str | None = None, seed: int = 0, test_fraction: float | None = 0.1,
+                 test_count: int | None = None, split_by_identity: bool = False, need_audio: bool = True,
+                 split_name: str | None = None, feature_cache: str | None = None, **kw):
+        super().__init__(**kw)
+        self.root = Path(root)
+        self.feature_cache = feature_cache
+        self.split_dir = Path(split_dir) if split_dir else Path(self.cache_dir or self.root) / "splits"
+        self.seed, self.test_fraction, self.test_count = int(seed), test_fraction, test_count
+        self.split_by_identity, self.need_audio = bool(split_by_identity), bool(need_audio)
+        self.split_name = split_name or self.name
+        self._index: dict[str, list[VideoRecord]] | None = None
+        self.report = None
+
+    def check_root(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"data.root={self.root} is not a folder. Expected layout:\n{self.LAYOUT}")
+
+    def scan(self, report) -> list[VideoRecord]:
+        raise TypeError(f"{type(self).__name__} must define scan(report)")
+
+    def prepare_data(self) -> None:
+        if self._index is not None:
+            return
+        from datamodules.report import DataReport, check_media
+        from datamodules.splits import load_or_write_split
+
+        self.check_root()
+        report = DataReport(self.split_name)
+        found = self.scan(report)
+        if not found and not report.dropped:
+            raise FileNotFoundError(f"data.root={self.root}: no videos found. Expected layout:\n{self.LAYOUT}")
+        checked: dict[str, VideoRecord] = {}
+        media_ok: dict[str, str | None] = {}
+        for rec in found:
+            report.num_in += 1
+            if rec.path not in media_ok:
+                media_ok[rec.path] = check_media(rec.path, self.need_audio and not rec.audio_path)
+            if media_ok[rec.path]:
+                report.drop(rec.video_id, f"{rec.path}: {media_ok[rec.path]}", "media")
+            elif rec.video_id in checked:
+                report.drop(rec.video_id, "duplicate id", "index")
+            else:
+                checked[rec.video_id] = rec
+                report.keep(rec.video_id)
+        if self.feature_cache:  # landmarks from ``datamodules.preprocess`` (features=[landmarks])
+            from datamodules.preprocess.feature_cache import FeatureCache
+
+            cache = FeatureCache(self.feature_cache)
+            for rec in checked.values():
+                rec.keypoints = rec.keypoints or cache.key(rec.video_id, "landmarks")
+        ids = list(checked)
+        groups = [checked[i].identity for i in ids] if self.split_by_identity else None
+        split = load_or_write_split(self.split_dir, self.split_name, ids, self.seed, test_fraction=self.test_fraction,
+                                    test_count=self.test_count, groups=groups)
+        self._index = {}
+        for s, lst in split.items():
+            self._index[s] = [checked[i] for i in lst]
+            for i in lst:
+                checked[i].split = s
+        report.write(self.split_dir / f"{self.split_name}_index_report.json")
+        self.report = report
+
+    def records(self, split: str) -> list[VideoRecord]:
+        self.prepare_data()
+        return self._index[split]

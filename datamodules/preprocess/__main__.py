@@ -1,0 +1,119 @@
+"""``python -m datamodules.preprocess data=<name> [data.root=...] [out_dir=...] [filters=loopy|mcdm] [size=512]
+[features=[landmarks,audio,vae]] [vae_path=DIR] [shard_size=16] [progress=true]``
+
+Reads the data set through its DataModule's index (``experiments/configs/data/<name>.yaml``),
+writes the preprocessed clips and ``preprocess_report.json`` under ``out_dir`` (default
+``<paths.data_dir>/processed/<name>``), then the optional sharded feature cache under
+``out_dir/features``. The processed folder is read back with ``data=folder data.root=<out_dir>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
+DEFAULTS = {"out_dir": None, "filters": "loopy", "size": 512, "crop_scale": 1.8, "detect_every": 5,
+            "features": [], "vae_path": None, "shard_size": 16, "progress": True}
+
+
+def load_config(argv: list[str]):
+    args = [a for a in argv if not a.startswith("data=")]
+    names = [a.split("=", 1)[1] for a in argv if a.startswith("data=")]
+    if not names:
+        raise SystemExit("give data=<name>, one of: " + ", ".join(sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))))
+    path = CONFIGS / "data" / f"{names[-1]}.yaml"
+    if not path.exists():
+        raise SystemExit(f"data={names[-1]}: no config {path}")
+    cfg = OmegaConf.create({"paths": OmegaConf.load(CONFIGS / "paths" / "default.yaml"), "data": OmegaConf.load(path),
+                            **DEFAULTS})
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(args))
+    cfg.scale = {"image_size": int(cfg.size)}
+    if cfg.out_dir is None:
+        cfg.out_dir = f"{cfg.paths.data_dir}/processed/{cfg.data.name}"
+    return cfg
+
+
+def vae_encoder(path: str):
+    """Frames uint8 [T,H,W,3] -> scaled VAE latents [T,4,H/8,W/8] with a diffusers AutoencoderKL folder."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(path).eval()
+
+    @torch.no_grad()
+    def encode(frames: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(frames), 8):
+            x = torch.from_numpy(np.ascontiguousarray(frames[i:i + 8])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            out.append(vae.encode(x).latent_dist.mean * vae.config.scaling_factor)
+        return torch.cat(out).numpy().astype(np.float16)
+
+    return encode
+
+
+def feature_fn(features: list[str], vae_path: str | None):
+    from datamodules.clips import SAMPLES_PER_FRAME
+    from datamodules.preprocess.feature_cache import landmarks68
+    from datamodules.video_io import read_video
+
+    unknown = set(features) - {"landmarks", "audio", "vae"}
+    if unknown:
+        raise SystemExit(f"features: unknown {sorted(unknown)}; choose from landmarks, audio, vae")
+    if "vae" in features and not vae_path:
+        raise SystemExit("features=[vae] needs vae_path=<diffusers AutoencoderKL folder> (config.json + weights)")
+    enc = vae_encoder(vae_path) if "vae" in features else None
+
+    def compute(path: str) -> dict:
+        v = read_video(path)
+        out = {}
+        if "landmarks" in features:
+            out["landmarks"] = landmarks68(v.frames)
+        if "audio" in features:  # the waveform cut per frame: [T, 640]
+            a = np.zeros(v.num_frames * SAMPLES_PER_FRAME, np.float32)
+            src = v.audio if v.audio is not None else a
+            a[:min(len(a), len(src))] = src[:len(a)]
+            out["audio"] = a.reshape(v.num_frames, SAMPLES_PER_FRAME)
+        if enc is not None:
+            out["latents"] = enc(v.frames)
+        return out
+
+    return compute
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import hydra
+
+    from datamodules.base import IndexedDataModule
+    from datamodules.preprocess.feature_cache import FeatureCache
+    from datamodules.preprocess.pipeline import Preprocessor
+    from datamodules.report import DataReport
+
+    cfg = load_config(list(sys.argv[1:] if argv is None else argv))
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    if isinstance(dm, IndexedDataModule):
+        dm.check_root()
+        index = DataReport(dm.name)
+        records = dm.scan(index)
+    else:
+        index = None
+        records = dm.records("train") + dm.records("test")
+    pre = Preprocessor(cfg.out_dir, OmegaConf.to_container(cfg.filters) if not isinstance(cfg.filters, str) else cfg.filters,
+                       cfg.size, cfg.crop_scale, cfg.detect_every)
+    report = pre.run(records, dm.name, cfg.progress, index)
+    print(f"{dm.name}: {report.num_in} in, {report.num_out} clips out, {len(report.dropped)} dropped "
+          f"-> {Path(cfg.out_dir) / 'preprocess_report.json'}")
+    out = {"num_in": report.num_in, "num_out": report.num_out, "dropped": len(report.dropped)}
+    if cfg.features:
+        cache = FeatureCache(Path(cfg.out_dir) / "features", cfg.shard_size)
+        items = [(Path(p).with_suffix("").as_posix().replace("/", "__"), str(Path(cfg.out_dir) / p)) for p in report.kept]
+        out["cache"] = cache.build(items, feature_fn(list(cfg.features), cfg.vae_path), cfg.progress)
+        print(f"feature cache: {out['cache']}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

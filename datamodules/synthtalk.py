@@ -1,0 +1,210 @@
+"""SynthTalk: a deterministic talking-head benchmark with ground truth, and its DataModule.
+
+Identities are the two photos scikit-image ships (``astronaut``, a human portrait, and
+``chelsea``, a cat for JoyVASA's animal case, Sec. 4.3) plus procedurally drawn faces.
+Each has its own voice (``synth_speech.Speaker``) and motion style
+(``synth_motion.MotionStyle``). Per clip the generator writes, in the layout of the
+folder data set::
+
+    <root>/<key>/videos/<video_id>.mp4   H.264 + AAC, 25 fps, image_size^2
+    <root>/<key>/videos/<video_id>.wav   16 kHz mono PCM
+    <root>/<key>/gt/<video_id>.npz       per-frame ground truth (below)
+    <root>/<key>/splits/{train,test}.txt video ids, one a line
+    <root>/<key>/identities.json         voice, motion style, kind and split of each identity
+
+Ground truth (``gt/*.npz``), T frames: ``yaw``, ``pitch``, ``roll`` [T] degrees;
+``translation`` [T, 2] and ``scale`` [T]; ``mouth_open`` [T] and ``blink`` [T] in [0, 1];
+``nose`` [T, 2] and ``keypoints`` [T, 68, 2] in [0, 1] (iBUG-68 layout, ``synth_faces``);
+``audio_envelope`` [T] (RMS per frame); scalars ``fps``, ``lip_latency_frames``, ``t0``.
+
+The mouth opening of frame t is the vowel openness times loudness of the audio of frame
+``t - lip_latency_frames``; sway and blinks follow the identity's slow rhythms, visible
+only to a model with a long motion history. Same parameters, same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from datamodules.base import ClipDataModule
+from datamodules.clips import FPS, SAMPLE_RATE, VideoRecord
+from datamodules.synth_faces import NOSE_TIP, make_identity, render_frame
+from datamodules.synth_motion import MotionStyle, blink_track, head_pose
+from datamodules.synth_speech import Speaker, frame_envelope, mouth_track, speak
+from datamodules.video_io import atomic_path, write_video, write_wav
+
+GENERATOR_VERSION = 2
+
+
+def identity_names(num_identities: int) -> list[str]:
+    return ["astronaut", "chelsea"][:num_identities] + [f"face{i:02d}" for i in range(2, num_identities)]
+
+
+def render_clip(ident, speaker: Speaker, style: MotionStyle, seconds: float, image_size: int,
+                rng: np.random.Generator, latency_frames: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Frames uint8 ``[T, S, S, 3]``, audio float32 ``[T * 640]`` and the ground-truth dict."""
+    n = int(round(seconds * FPS))
+    audio, openness, phrases = speak(n / FPS, speaker, rng)
+    t0 = float(rng.uniform(0.0, 100.0))  # where on the identity's clock this clip starts
+    times = t0 + np.arange(n) / FPS
+    pose = head_pose(style, times, [t0 + p for p in phrases])
+    blink = blink_track(style, times)
+    mouth = mouth_track(openness, n, FPS, latency_frames)
+    frames = np.zeros((n, image_size, image_size, 3), np.uint8)
+    kps = np.zeros((n, 68, 2), np.float32)
+    for t in range(n):
+        p = {k: v[t] for k, v in pose.items()}
+        frames[t], kps[t] = render_frame(ident, p, float(mouth[t]), float(blink[t]), image_size)
+    gt = {**pose, "mouth_open": mouth, "blink": blink, "keypoints": kps, "nose": kps[:, NOSE_TIP],
+          "audio_envelope": frame_envelope(audio, n, FPS), "fps": np.float32(FPS),
+          "lip_latency_frames": np.int32(latency_frames), "t0": np.float32(t0)}
+    return frames, audio, gt
+
+
+class SynthTalk:
+    """The generator. ``build()`` writes the whole set once into ``folder`` (atomically)."""
+
+    def __init__(self, root: str | os.PathLike, seed: int = 0, image_size: int = 64, num_identities: int = 4,
+                 clips_per_identity: int = 3, seconds_per_clip: float = 6.0, test_identities: list | None = None,
+                 test_clips_per_identity: int = 1, test_seconds: float = 4.0, lip_latency_frames: int = 0,
+                 canvas_scale: int = 2, crf: int = 12):
+        if num_identities < 1 or clips_per_identity < 0 or seconds_per_clip <= 0 or image_size < 16:
+            raise ValueError("data: num_identities >= 1, clips_per_identity >= 0, seconds_per_clip > 0 and "
+                             f"image_size >= 16 are required (got {num_identities}, {clips_per_identity}, "
+                             f"{seconds_per_clip}, {image_size})")
+        names = identity_names(num_identities)
+        test_identities = list(test_identities or [])
+        unknown = [t for t in test_identities if t not in names]
+        if unknown:
+            raise ValueError(f"data.test_identities: {unknown} are not among the identities {names}; "
+                             f"raise data.num_identities or pick from that list")
+        self.params = {"version": GENERATOR_VERSION, "seed": int(seed), "image_size": int(image_size),
+                       "num_identities": int(num_identities), "clips_per_identity": int(clips_per_identity),
+                       "seconds_per_clip": float(seconds_per_clip), "test_identities": test_identities,
+                       "test_clips_per_identity": int(test_clips_per_identity), "test_seconds": float(test_seconds),
+                       "lip_latency_frames": int(lip_latency_frames), "canvas_scale": int(canvas_scale),
+                       "crf": int(crf)}
+        digest = hashlib.sha1(json.dumps(self.params, sort_keys=True).encode()).hexdigest()[:8]
+        key = f"px{image_size}_id{num_identities}x{clips_per_identity}_{seconds_per_clip:g}s_seed{seed}_{digest}"
+        self.folder = Path(root) / key
+        self.names = names
+
+    @property
+    def ready(self) -> bool:
+        return (self.folder / "splits" / "test.txt").exists()
+
+    def plan(self) -> list[tuple[str, int, str, float]]:
+        """(identity, identity index, video id, seconds) of every clip, in generation order."""
+        p = self.params
+        out = []
+        for i, name in enumerate(self.names):
+            if name not in p["test_identities"]:
+                out += [(name, i, f"{name}_{c:02d}", p["seconds_per_clip"]) for c in range(p["clips_per_identity"])]
+            out += [(name, i, f"{name}_test{c}", p["test_seconds"]) for c in range(p["test_clips_per_identity"])]
+        return out
+
+    def build(self, progress: bool = True) -> Path:
+        if self.ready:
+            return self.folder
+        p = self.params
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(self.folder) + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        idents, voices = {}, {}
+        info = {}
+        for i, name in enumerate(self.names):
+            rng = np.random.default_rng([p["seed"], 101, i])
+            idents[name] = make_identity(i, p["image_size"] * p["canvas_scale"], p["seed"])
+            voices[name] = (Speaker.random(rng), MotionStyle.random(rng))
+            info[name] = {"index": i, "kind": idents[name].kind, "held_out": name in p["test_identities"],
+                          "speaker": voices[name][0].__dict__, "motion_style": voices[name][1].__dict__}
+        try:
+            self._write(tmp, idents, voices, info, progress)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-built set behind
+            raise
+        try:
+            os.replace(tmp, self.folder)
+        except OSError:  # another process finished first: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not self.ready:
+                raise
+        return self.folder
+
+
+    def _write(self, tmp: Path, idents: dict, voices: dict, info: dict, progress: bool) -> None:
+        p = self.params
+        splits: dict[str, list[str]] = {"train": [], "test": []}
+        for name, i, vid, secs in tqdm(self.plan(), desc=f"SynthTalk -> {self.folder.name}", disable=not progress):
+            rng = np.random.default_rng([p["seed"], 202, i, int(hashlib.sha1(vid.encode()).hexdigest()[:8], 16)])
+            frames, audio, gt = render_clip(idents[name], *voices[name], secs, p["image_size"], rng,
+                                            p["lip_latency_frames"])
+            write_video(tmp / "videos" / f"{vid}.mp4", frames, FPS, audio, SAMPLE_RATE, crf=p["crf"])
+            write_wav(tmp / "videos" / f"{vid}.wav", audio, SAMPLE_RATE)
+            with atomic_path(tmp / "gt" / f"{vid}.npz") as t, open(t, "wb") as fh:
+                np.savez(fh, identity=np.array(name), kind=np.array(idents[name].kind), **gt)
+            splits["test" if "_test" in vid else "train"].append(vid)
+        (tmp / "splits").mkdir(parents=True, exist_ok=True)
+        for split, ids in splits.items():
+            (tmp / "splits" / f"{split}.txt").write_text("".join(f"{v}\n" for v in ids))
+        (tmp / "identities.json").write_text(json.dumps(info, indent=1, sort_keys=True))
+        (tmp / "params.json").write_text(json.dumps(p, indent=1, sort_keys=True))
+
+
+class SynthTalkDataModule(ClipDataModule):
+    """SynthTalk through the shared clip sampler; generates on first use.
+
+    Config keys (``experiments/configs/data/synthtalk.yaml``): the generator's (``root``,
+    ``seed``, ``image_size``, ``num_identities``, ``clips_per_identity``,
+    ``seconds_per_clip``, ``test_identities``, ``test_clips_per_identity``,
+    ``test_seconds``, ``lip_latency_frames``, ``crf``) and the loader's (``clip``,
+    ``batch_size``, ``num_workers``, ``samples_per_video``, ``val_items``,
+    ``max_test_items``, ``cache``: keep decoded frames as .npy beside the set).
+    """
+
+    name = "synthtalk"
+
+    def __init__(self, root: str, seed: int = 0, image_size: int = 64, num_identities: int = 4,
+                 clips_per_identity: int = 3, seconds_per_clip: float = 6.0, test_identities: list | None = None,
+                 test_clips_per_identity: int = 1, test_seconds: float = 4.0, lip_latency_frames: int = 0,
+                 crf: int = 12, clip: dict | None = None, batch_size: int = 4, num_workers: int = 0,
+                 samples_per_video: int | None = None, val_items: int = 4, max_test_items: int | None = None,
+                 cache: bool = True, audio_context_frames: int | None = None, name: str = "synthtalk",
+                 progress: bool = True):
+        self.gen = SynthTalk(root, seed, image_size, num_identities, clips_per_identity, seconds_per_clip,
+                             test_identities, test_clips_per_identity, test_seconds, lip_latency_frames, crf=crf)
+        super().__init__(clip, image_size, batch_size, num_workers,
+                         str(self.gen.folder / "cache") if cache else None, samples_per_video, val_items,
+                         max_test_items, None, name, audio_context_frames)
+        self.progress = progress
+
+    @property
+    def folder(self) -> Path:
+        return self.gen.folder
+
+    def prepare_data(self) -> None:
+        self.gen.build(self.progress)
+
+    def records(self, split: str) -> list[VideoRecord]:
+        self.prepare_data()
+        path = self.folder / "splits" / f"{split}.txt"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: split file missing; delete {self.folder} to regenerate SynthTalk")
+        info = json.loads((self.folder / "identities.json").read_text())
+        out = []
+        for vid in path.read_text().split():
+            name = vid.rsplit("_", 1)[0]
+            out.append(VideoRecord(
+                video_id=vid, path=str(self.folder / "videos" / f"{vid}.mp4"), dataset="synthtalk", identity=name,
+                split=split, audio_path=str(self.folder / "videos" / f"{vid}.wav"),
+                keypoints=str(self.folder / "gt" / f"{vid}.npz"), gt_ready=True,
+                meta={"kind": info[name]["kind"], "held_out_identity": info[name]["held_out"],
+                      "gt_npz": str(self.folder / "gt" / f"{vid}.npz")}))
+        return out

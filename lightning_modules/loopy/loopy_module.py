@@ -1,0 +1,288 @@
+"""Loopy (ICLR 2025) as a LightningModule: two training stages (§3.4) and long-video sampling.
+
+Every switch of the paper's ablations (Tables 3, 7, 8) is a constructor argument (config key):
+``tsm.*`` (stride s, expand ratio r, segments, abstraction, enabled), ``temporal.layout``
+(dual inter-/intra-clip or single), ``a2l.enabled``, ``cfg.audio_ratio`` / ``cfg.ref_ratio``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+
+from lightning_modules.blocks.latent_codec import build_latent_codec
+from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
+from lightning_modules.loopy.audio_projection import AudioProjection
+from lightning_modules.loopy.audio_to_latents import AudioToLatents
+from lightning_modules.loopy.condition_masks import ConditionMasks
+from lightning_modules.loopy.dual_unet import DualUNet
+from lightning_modules.loopy.motion_variance import expression_variance, head_movement_variance
+from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
+from lightning_modules.sampling import SD15_SCHEDULE, cfg_combine, ddim_sample, generate_long_video, make_ddim
+
+log = logging.getLogger(__name__)
+
+STAGES = ("stage1", "stage2")
+
+
+def _d(value) -> dict:
+    return dict(value or {})
+
+
+class LoopyModule(L.LightningModule):
+    """Loopy: dual U-Net + TSM + inter/intra-clip temporal layers + audio condition module.
+
+    Args (all plain dicts/values from ``experiments/configs/model/loopy.yaml``):
+        num_frames: frames per clip (12).
+        fps: video frame rate (25), used to align audio with frames.
+        stages: the runner's list of ``{name, max_steps}``; names must be 'stage1'/'stage2'.
+        pretrained: ``{path}`` SD 1.5 diffusers folder (VAE + U-Net) or null.
+        latent: ``{factor, vae}``: stand-in codec factor; ``vae`` AutoencoderKL kwargs for a random
+            SD VAE without weights (null = stand-in codec).
+        unet: ``UNet2DConditionModel`` kwargs used without pretrained weights.
+        tsm: ``{stride, expand_ratio, num_segments, abstraction, enabled, plain_frames}``.
+        temporal: ``{layout: dual|single, heads}``.
+        audio: ``{wav2vec_path, random_config, dim, window_before, window_after, sample_rate}``.
+        a2l: ``{enabled, num_embeddings, dim, heads}``.
+        variance: ``{nose_index, scale}`` for the A2L variances (appendix B.1).
+        masks: ``{audio_drop, motion_latents_drop, reference_drop, motion_frames_mask}`` (§3.4).
+        cfg: ``{audio_ratio, ref_ratio}`` (§3.4: 5 and 3).
+        sampling: ``{num_steps, progress}`` (DDIM, 25 steps).
+        noise_schedule: diffusers scheduler kwargs over SD 1.5's schedule.
+        optim: ``{lr, weight_decay, betas}`` of AdamW (lr 1e-5 in the paper).
+    """
+
+    def __init__(self, num_frames: int = 12, fps: float = 25.0, stages=None, name: str = "loopy",
+                 pretrained=None, latent=None, unet=None, tsm=None, temporal=None, audio=None, a2l=None,
+                 variance=None, masks=None, cfg=None, sampling=None, noise_schedule=None, optim=None):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        if int(num_frames) < 1:
+            raise ValueError(f"model.num_frames must be >= 1, got {num_frames}")
+        for s in stages or []:
+            if dict(s).get("name") not in STAGES:
+                raise ValueError(f"model.stages: unknown stage {dict(s).get('name')!r}; use {STAGES}")
+        self.num_frames, self.fps = int(num_frames), float(fps)
+        pre, lat, tem, aud = _d(pretrained), _d(latent), _d(temporal), _d(audio)
+        self.a2l_cfg, self.var_cfg, self.cfg_cfg = _d(a2l), _d(variance), _d(cfg)
+        self.sampling_cfg, self.optim_cfg = _d(sampling), _d(optim)
+        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")))
+        self.tsm = TemporalSegmentModule(**_d(tsm))
+        self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
+                                                 int(aud.get("sample_rate", 16000)))
+        audio_dim = int(aud.get("dim", 768))
+        self.audio_proj = AudioProjection(self.audio_encoder.feature_dim, audio_dim,
+                                          int(aud.get("window_before", 2)), int(aud.get("window_after", 2)))
+        self.dual_unet = DualUNet(_d(unet), pre.get("path"), audio_dim, int(tem.get("heads", 8)),
+                                  tem.get("layout", "dual"), use_audio=True)
+        if self.dual_unet.denoising_unet.config.in_channels != self.codec.latent_channels:
+            raise ValueError(f"model.unet.in_channels ({self.dual_unet.denoising_unet.config.in_channels}) must equal "
+                             f"the latent channels of the codec ({self.codec.latent_channels})")
+        self.a2l = None
+        if self.a2l_cfg.get("enabled", True):
+            self.a2l = AudioToLatents(audio_dim, self.dual_unet.time_embed_dim,
+                                      int(self.a2l_cfg.get("num_embeddings", 128)),
+                                      int(self.a2l_cfg.get("dim", 256)), int(self.a2l_cfg.get("heads", 1)))
+        self.masks = ConditionMasks(**_d(masks))
+        self.noise_scheduler = DDPMScheduler(**{k: v for k, v in {**SD15_SCHEDULE, **_d(noise_schedule)}.items()
+                                                if k not in ("set_alpha_to_one", "steps_offset")})
+        self.schedule_cfg = _d(noise_schedule)
+        self.stage = "stage2"
+        log.info("Loopy parameters per module: %s",
+                 {k: f"{v / 1e6:.2f}M" for k, v in self.parameter_counts().items()})
+
+    def on_fit_start(self) -> None:
+        if self.logger is not None:  # parameter counts beside the run's config in the tracking store
+            self.logger.log_hyperparams({f"params/{k}": v for k, v in self.parameter_counts().items()})
+
+    # -- stages --------------------------------------------------------------------------------------
+    def set_stage(self, name: str) -> None:
+        """stage1: single frame + reference, no temporal or audio modules; stage2: all modules (§3.4)."""
+        if name not in STAGES:
+            raise ValueError(f"LoopyModule.set_stage: unknown stage {name!r}; model.stages names must be {STAGES}")
+        self.stage = name
+
+    def trainable_modules(self) -> list[torch.nn.Module]:
+        dual = self.dual_unet
+        image = [dual.reference_net, dual.denoising_unet]
+        if self.stage == "stage1":
+            return image
+        return image + [dual.temporal, self.audio_proj] + ([self.a2l] if self.a2l is not None else [])
+
+    def configure_optimizers(self):
+        params = [p for m in self.trainable_modules() for p in m.parameters()] + [self.dual_unet.null_context]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        betas = tuple(self.optim_cfg.get("betas", (0.9, 0.999)))
+        return torch.optim.AdamW(params, lr=float(self.optim_cfg.get("lr", 1e-5)),
+                                 weight_decay=float(self.optim_cfg.get("weight_decay", 1e-2)), betas=betas)
+
+    # -- conditions ----------------------------------------------------------------------------------
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, H, W) pixels -> (B, N, C, h, w) latents."""
+        b, n = frames.shape[:2]
+        if n == 0:
+            return frames.new_zeros(b, 0, self.codec.latent_channels, 1, 1)
+        with torch.no_grad():
+            lat = self.codec.encode(frames.flatten(0, 1))
+        return lat.view(b, n, *lat.shape[1:])
+
+    def motion_latents_from_frames(self, motion_frames: torch.Tensor, motion_mask: torch.Tensor | None):
+        """TSM then encoding: uniform/random abstraction selects frames before the VAE (only the chosen
+        frames are encoded); mean pooling abstracts in latent space. Returns (B, M, C, h, w)."""
+        if self.tsm.abstraction == "mean" and self.tsm.enabled:
+            lat, _ = self.tsm(self.encode_frames(motion_frames), motion_mask)
+            return lat
+        sel, _ = self.tsm(motion_frames, motion_mask)
+        return self.encode_frames(sel)
+
+    def audio_embeddings(self, audio: torch.Tensor, num_frames: int, fps: float, span: int | None = None):
+        """Audio (B, S) -> (c_audio (B, T, L, D), pooled (B, D)). The waveform may carry context on
+        both sides; it spans ``span`` frames (default: from its length and fps) and the central
+        ``num_frames`` are kept."""
+        rate = self.audio_encoder.sample_rate
+        span = span or max(num_frames, int(round(audio.shape[1] * fps / rate)))
+        feats = self.audio_proj(self.audio_encoder(audio, span))
+        start = (span - num_frames) // 2
+        c_audio = feats[:, start:start + num_frames]
+        return c_audio, c_audio.mean((1, 2))
+
+    def motion_latents(self, pooled_audio, choice=None, landmarks=None):
+        """A2L motion latents (B, time_embed_dim), or None without the module."""
+        if self.a2l is None:
+            return None
+        if choice is None:
+            return self.a2l(pooled_audio)
+        if landmarks is None:
+            raise ValueError("batch has no 'landmarks' (B,T,K,2): the audio-to-latents module needs them in training "
+                             "for the movement/expression variances; set model.a2l.enabled=false or provide them")
+        nose = int(self.var_cfg.get("nose_index", 30))
+        if not 0 <= nose < landmarks.shape[2]:
+            raise ValueError(f"model.variance.nose_index={nose} is outside the {landmarks.shape[2]} landmarks "
+                             f"of the batch")
+        scale = float(self.var_cfg.get("scale", 1000.0))
+        # log1p keeps the x1000-scaled variances (appendix B.1) in a range an FC layer digests
+        mov = torch.log1p(head_movement_variance(landmarks.float(), nose, scale))
+        exp = torch.log1p(expression_variance(landmarks.float(), nose, scale))
+        return self.a2l(pooled_audio, mov, exp, choice)
+
+    # -- training ------------------------------------------------------------------------------------
+    def model_step(self, batch: dict) -> torch.Tensor:
+        frames = batch["frames"]
+        b, t = frames.shape[:2]
+        stage1 = self.stage == "stage1"
+        if stage1:  # one random target frame per sample (§3.4, stage 1)
+            pick = torch.randint(0, t, (b,), device=frames.device)
+            frames = frames[torch.arange(b, device=frames.device), pick][:, None]
+        z0 = self.encode_frames(frames)
+        ref = self.encode_frames(batch["reference"][:, None])[:, 0]
+        keep = self.masks(b, frames.device)
+        if stage1:
+            feats = self.dual_unet.encode_reference(ref)
+            audio = lat = None
+        else:
+            motion = self.motion_latents_from_frames(batch["motion_frames"], batch.get("motion_mask"))
+            motion = motion * keep.motion_frames.view(b, 1, 1, 1, 1).to(motion.dtype)  # 40 % zero mask
+            feats = self.dual_unet.encode_reference(ref, motion)
+            fps = float(batch["meta"][0].get("fps", self.fps)) if batch.get("meta") else self.fps
+            audio, pooled = self.audio_embeddings(batch["audio"], t, fps)
+            audio = audio * keep.audio.view(b, 1, 1, 1).to(audio.dtype)
+            choice = None
+            if self.a2l is not None:
+                choice = AudioToLatents.sample_conditions(b).to(frames.device)
+                if "landmark_mask" in batch:  # videos without keypoints fall back to the audio condition
+                    has = batch["landmark_mask"].to(choice.device) > 0
+                    choice = torch.where(has, choice, torch.zeros_like(choice))
+            lat = self.motion_latents(pooled, choice, batch.get("landmarks"))
+            if lat is not None:
+                lat = lat * keep.motion_latents.view(b, 1).to(lat.dtype)
+        noise = torch.randn_like(z0)
+        steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=z0.device)
+        zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1),
+                                            steps.repeat_interleave(z0.shape[1]))
+        eps = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
+        return F.mse_loss(eps, noise)  # Eq. 1
+
+    def training_step(self, batch, batch_idx):
+        loss = self.model_step(batch)
+        self.log(f"train/loss_{self.stage}", loss, prog_bar=True, batch_size=batch["frames"].shape[0])
+        return loss
+
+    # -- sampling ------------------------------------------------------------------------------------
+    def guided_eps(self, z, t, feats, audio, lat) -> torch.Tensor:
+        """Three-branch guidance (§3.4) as ONE batched forward: rows = (all, no audio, no audio + no ref)."""
+        b = z.shape[0]
+        ar, rr = float(self.cfg_cfg.get("audio_ratio", 5.0)), float(self.cfg_cfg.get("ref_ratio", 3.0))
+        zero = torch.zeros(b, dtype=torch.bool, device=z.device)
+        one = ~zero
+        ref_keep = torch.cat([one, one, zero])
+        audio3 = torch.cat([audio, torch.zeros_like(audio), torch.zeros_like(audio)])
+        lat3 = None if lat is None else torch.cat([lat, torch.zeros_like(lat), torch.zeros_like(lat)])
+        steps = torch.full((3 * b,), int(t), device=z.device, dtype=torch.long)
+        eps = self.dual_unet(z.repeat(3, 1, 1, 1, 1), steps, feats.repeat(3), ref_keep, audio3, lat3,
+                             temporal=True)
+        e_audio, e_ref, e_base = eps.chunk(3)
+        return cfg_combine(e_audio, e_ref, e_base, ar, rr)
+
+    @torch.no_grad()
+    def generate(self, reference: torch.Tensor, audio: torch.Tensor, num_frames: int, fps: float | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Long video: reference (1,3,H,W), audio (1,S) for the whole clip -> (1, num_frames, 3, H, W)."""
+        fps = fps or self.fps
+        t_len = self.num_frames
+        n_clips = -(-num_frames // t_len)
+        c_audio, _ = self.audio_embeddings(audio, num_frames, fps, span=num_frames)
+        pad = n_clips * t_len - num_frames  # the last clip repeats the final audio frame
+        c_audio = torch.cat([c_audio, c_audio[:, -1:].expand(-1, pad, -1, -1)], 1) if pad else c_audio
+        ref = self.encode_frames(reference[:, None])[:, 0]
+        shape = ref.shape[1:]
+        scheduler = make_ddim(self.schedule_cfg)
+
+        def clip_fn(i, history, mask):
+            motion, _ = self.tsm(history, mask)  # zeros until generated (§3.4)
+            feats = self.dual_unet.encode_reference(ref, motion)  # once per clip, reused at every step
+            a = c_audio[:, i * t_len:(i + 1) * t_len]
+            lat = self.motion_latents(a.mean((1, 2)))
+            noise = torch.randn((1, t_len, *shape), generator=generator, device=ref.device, dtype=ref.dtype)
+            return ddim_sample(lambda z, t: self.guided_eps(z, t, feats, a, lat), noise, scheduler,
+                               int(self.sampling_cfg.get("num_steps", 25)),
+                               bool(self.sampling_cfg.get("progress", False)))
+
+        latents = generate_long_video(clip_fn, num_frames, t_len, self.tsm.num_input_frames, tuple(shape),
+                                      device=ref.device, dtype=ref.dtype)
+        frames = torch.cat([self.codec.decode(latents[:, i:i + t_len].flatten(0, 1))
+                            for i in range(0, num_frames, t_len)])
+        return frames.view(1, num_frames, *frames.shape[1:]).clamp(-1, 1)
+
+    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
+        n = int(batch["num_frames"].reshape(-1)[0])
+        fps = batch.get("fps", self.fps)
+        if torch.is_tensor(fps):
+            fps = fps.reshape(-1)[0]
+        elif isinstance(fps, (list, tuple)):
+            fps = fps[0]
+        fps = float(fps)
+        return {"video": self.generate(batch["reference"], batch["audio"], n, fps)}
+
+    # -- reporting -----------------------------------------------------------------------------------
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per paper module (works on the meta device)."""
+        dual = self.dual_unet
+
+        def count(mods):
+            return sum(p.numel() for m in mods for p in m.parameters())
+
+        temporal = list(dual.temporal.values())
+        return {"reference_net": count([dual.reference_net]), "denoising_unet": count([dual.denoising_unet]),
+                "inter_clip_temporal": count([b.inter for b in temporal]),
+                "intra_clip_temporal": count([b.intra for b in temporal if b.intra is not None]),
+                "audio_cross_attention": count([b.audio for b in temporal if b.audio is not None]),
+                "audio_projection": count([self.audio_proj]),
+                "audio_to_latents": count([self.a2l] if self.a2l else []),
+                "audio_encoder_frozen": count([self.audio_encoder]), "latent_codec_frozen": count([self.codec])}

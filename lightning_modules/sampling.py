@@ -1,0 +1,69 @@
+"""Sampling for the portrait diffusion models: diffusers DDIM, multi-condition classifier-free
+guidance, and the long-video loop that generates clip after clip from the previous clips' latents."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from diffusers import DDIMScheduler
+from tqdm.auto import tqdm
+
+# Stable Diffusion 1.5's noise schedule (scheduler_config.json of the SD 1.5 release)
+SD15_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                     beta_schedule="scaled_linear",
+                     clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
+
+
+def make_ddim(schedule: dict | None = None) -> DDIMScheduler:
+    """A diffusers ``DDIMScheduler`` with SD 1.5's schedule, updated by ``schedule``."""
+    return DDIMScheduler(**{**SD15_SCHEDULE, **dict(schedule or {})})
+
+
+def cfg_combine(e_audio: torch.Tensor, e_ref: torch.Tensor, e_base: torch.Tensor, audio_ratio: float,
+                ref_ratio: float) -> torch.Tensor:
+    """Loopy §3.4 multi-condition guidance:
+    ``e = audio_ratio * (e_audio - e_ref) + ref_ratio * (e_ref - e_base) + e_base``.
+    e_audio has all conditions, e_ref drops audio, e_base further drops the reference."""
+    return audio_ratio * (e_audio - e_ref) + ref_ratio * (e_ref - e_base) + e_base
+
+
+@torch.no_grad()
+def ddim_sample(eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor,
+                scheduler: DDIMScheduler, num_steps: int = 25, progress: bool = False) -> torch.Tensor:
+    """DDIM (Song et al., 2020) from ``noise`` with ``num_steps`` steps through diffusers.
+
+    :param eps_fn: (z_t, t) -> predicted noise, guidance included.
+    :param noise: initial Gaussian latents, any shape. :returns: z_0 of the same shape."""
+    scheduler.set_timesteps(num_steps, device=noise.device)
+    z = noise * scheduler.init_noise_sigma
+    for t in tqdm(scheduler.timesteps, desc="ddim", disable=not progress, leave=False):
+        z = scheduler.step(eps_fn(z, t), t, z).prev_sample
+    return z
+
+
+@torch.no_grad()
+def generate_long_video(clip_fn: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor], num_frames: int,
+                        clip_len: int, history_len: int, frame_shape: tuple, batch: int = 1,
+                        device=None, dtype=torch.float32, progress: bool = True) -> torch.Tensor:
+    """Generate ``num_frames`` latents clip after clip (Loopy §3.4 "Inference").
+
+    ``clip_fn(index, history, history_mask)`` returns the next clip's latents (B, clip_len, *frame_shape);
+    ``history`` (B, history_len, *frame_shape) holds the previously generated latents newest first —
+    taken directly from the predicted latents, never re-encoded — and zeros where nothing has been
+    generated yet (``history_mask`` 0 there). The last clip is cut to length.
+    :returns: (B, num_frames, *frame_shape)."""
+    if num_frames < 1 or clip_len < 1:
+        raise ValueError(f"num_frames ({num_frames}) and clip_len ({clip_len}) must be positive")
+    history = torch.zeros(batch, history_len, *frame_shape, device=device, dtype=dtype)
+    mask = torch.zeros(batch, history_len, device=device, dtype=dtype)
+    clips, done = [], 0
+    n_clips = -(-num_frames // clip_len)
+    for i in tqdm(range(n_clips), desc="clips", disable=not progress, leave=False):
+        clip = clip_fn(i, history, mask)
+        clips.append(clip)
+        done += clip_len
+        new = clip.flip(1)  # newest first
+        history = torch.cat([new, history], 1)[:, :history_len]
+        mask = torch.cat([torch.ones(batch, clip_len, device=device, dtype=dtype), mask], 1)[:, :history_len]
+    return torch.cat(clips, 1)[:, :num_frames]

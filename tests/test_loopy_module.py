@@ -1,0 +1,85 @@
+"""LoopyModule: both training stages (§3.4), the ablation switches, Lightning fit/predict."""
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from tests.loopy_tiny import make_batch, tiny_module, wake_zero_inits
+
+
+def _grads(m):
+    return {name for name, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+
+def test_stage1_trains_image_model_only():
+    m = tiny_module()
+    m.set_stage("stage1")
+    opt = m.configure_optimizers()
+    loss = m.model_step(make_batch())
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    g = _grads(m)
+    assert any(n.startswith("dual_unet.denoising_unet.") for n in g)
+    assert any(n.startswith("dual_unet.reference_net.") for n in g)     # reference attention is trained
+    assert not any("temporal" in n or n.startswith(("a2l", "audio_proj")) for n in g)
+    trainable = {id(p) for group in opt.param_groups for p in group["params"]}
+    assert not any(id(p) in trainable for p in m.dual_unet.temporal.parameters())
+    assert not any(p.requires_grad for p in m.audio_encoder.parameters())
+
+
+def test_stage2_trains_all_modules():
+    m = tiny_module()
+    wake_zero_inits(m)  # zero-initialised audio output layers pass no gradient to audio_proj at step 0
+    m.set_stage("stage2")
+    m.configure_optimizers()
+    loss = m.model_step(make_batch(m=8))
+    loss.backward()
+    g = _grads(m)
+    for prefix in ("dual_unet.temporal.", "audio_proj.", "a2l.", "dual_unet.denoising_unet.", "dual_unet.reference_net."):
+        assert any(n.startswith(prefix) for n in g), prefix
+    assert not any(n.startswith("audio_encoder.") for n in g)
+
+
+@pytest.mark.parametrize("over,check", [
+    (dict(a2l={"enabled": False}), lambda m: m.a2l is None),
+    (dict(temporal={"layout": "single"}), lambda m: all(b.intra is None for b in m.dual_unet.temporal.values())),
+    (dict(tsm={"enabled": False, "plain_frames": 4}), lambda m: m.tsm.num_output_frames == 4),
+    (dict(tsm={"abstraction": "mean"}), lambda m: m.tsm.abstraction == "mean"),
+])
+def test_ablation_switches_train(over, check):
+    m = tiny_module(**over)
+    assert check(m)
+    m.set_stage("stage2")
+    m.configure_optimizers()
+    assert torch.isfinite(m.model_step(make_batch(b=1, m=3)))
+
+
+def test_missing_landmarks_is_a_clear_error():
+    m = tiny_module()
+    batch = make_batch(b=1)
+    batch.pop("landmarks")
+    with pytest.raises(ValueError, match="landmarks"):
+        m.model_step(batch)
+    with pytest.raises(ValueError, match="model.stages"):
+        m.set_stage("stage3")
+    with pytest.raises(ValueError, match="model.variance.nose_index"):
+        tiny_module(variance={"nose_index": 99}).model_step(make_batch(b=1))
+
+
+def test_two_stage_fit_and_predict_with_lightning(tmp_path):
+    m = tiny_module(sampling={"num_steps": 2})
+    train = DataLoader([make_batch(b=1, seed=i) for i in range(2)], batch_size=None)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    for stage in ("stage1", "stage2"):
+        m.set_stage(stage)
+        L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False, default_root_dir=tmp_path).fit(m, train)
+    after = m.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("dual_unet.temporal.") for k in changed) and any("denoising_unet" in k for k in changed)
+    item = {"reference": torch.rand(1, 3, 32, 32) * 2 - 1, "audio": torch.randn(1, 6 * 640), "num_frames": torch.tensor([6]),
+            "fps": torch.tensor([25.0]), "meta": [{"video_id": "x"}]}
+    out = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False).predict(m, DataLoader([item], batch_size=None))
+    assert out[0]["video"].shape == (1, 6, 3, 32, 32)
+    assert out[0]["video"].min() >= -1 and out[0]["video"].max() <= 1

@@ -1,0 +1,153 @@
+"""MCDM LightningModule: stage freezing (§3.5), training losses, constant-state long-video sampling,
+pretrained loaders on folders written in the official layouts, configs."""
+
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from lightning_modules.mcdm import MCDMModule
+
+torch.set_num_threads(1)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+UNET = dict(sample_size=4, in_channels=192, out_channels=192, block_out_channels=[16, 32], layers_per_block=1,
+            attention_head_dim=8, cross_attention_dim=16, norm_num_groups=8,
+            down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"])
+WAV2VEC = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+               conv_dim=[16] * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+            patch_size=8, projection_dim=16)
+
+
+def make_module(**over) -> MCDMModule:
+    kw = dict(num_frames=4, fps=25.0, stages=[{"name": "stage1"}, {"name": "stage2"}, {"name": "stage3"}],
+              pretrained={"path": None}, latent={"factor": 8, "vae": None}, unet=UNET,
+              archived={"num_frames": 2, "num_tokens": 4, "num_queries": 2, "patch_size": 2},
+              present={"heads": 2}, mta={"heads": 2, "nb_features": 8, "alpha": 0.1},
+              motion_prior={"layers": 1, "dim": 16, "heads": 2, "motion_dim": 8, "encoder_hidden": 16},
+              audio={"random_config": WAV2VEC, "context_frames": 1}, image={"random_config": CLIP},
+              optim={"lr": 1e-3}, sampling={"steps": 2, "guidance_scale": 2.0})
+    for k, v in over.items():
+        kw[k] = {**kw[k], **v} if isinstance(v, dict) else v
+    torch.manual_seed(0)
+    return MCDMModule(**kw)
+
+
+def make_batch(b=2, t=4, m=3, size=32):
+    g = torch.Generator().manual_seed(1)
+    return dict(frames=torch.rand(b, t, 3, size, size, generator=g) * 2 - 1,
+                reference=torch.rand(b, 3, size, size, generator=g) * 2 - 1,
+                motion_frames=torch.rand(b, m, 3, size, size, generator=g) * 2 - 1,
+                motion_mask=torch.tensor([[1.0, 1.0, 0.0]] * b), audio=torch.randn(b, (t + 2) * 640, generator=g),
+                landmarks=0.3 + 0.4 * torch.rand(b, t, 68, 2, generator=g), landmark_mask=torch.ones(b),
+                meta=[{}] * b)
+
+
+@pytest.fixture(scope="module")
+def module():
+    return make_module()
+
+
+def _trainable(mod):
+    return {n.split(".")[0] + ("." + n.split(".")[1] if n.startswith("unet.") else "")
+            for n, p in mod.named_parameters() if p.requires_grad}
+
+
+def test_stage_freezing(module):
+    module.set_stage("stage1")
+    assert _trainable(module) == {"archived", "unet.unet"}
+    module.set_stage("stage2")
+    assert _trainable(module) == {"motion_prior", "motion_encoders"}
+    module.set_stage("stage3")
+    assert _trainable(module) == {"unet.present_ref", "unet.temporal"}
+    for frozen in (module.audio_encoder, module.image_encoder, module.codec):
+        assert not any(p.requires_grad for p in frozen.parameters())
+    with pytest.raises(ValueError, match="stage4"):
+        module.set_stage("stage4")
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2", "stage3"])
+def test_training_step_updates_only_the_stage(module, stage):
+    module.set_stage(stage)
+    opt = module.configure_optimizers()
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    loss = module.prior_loss(make_batch()) if stage == "stage2" else module.denoise_loss(make_batch())
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    changed = {n for n, p in module.named_parameters() if not torch.equal(p, before[n])}
+    trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+    assert changed and changed <= trainable
+
+
+def test_long_video_state_is_constant_and_memory_carries(module):
+    module.eval()
+    ref, audio = make_batch(b=1)["reference"], torch.randn(1, 11 * 640)
+    got = []
+    out = module.generate(ref, audio, 10, 25.0, on_clip=lambda i, v: got.append(v.shape), progress=False)
+    assert out is None and [s[1] for s in got] == [4, 4, 2]      # streamed, last clip cut to length
+    sizes = {k: v.shape for k, v in module.unet._memory.items()}
+    assert sizes and all(s[0] == 2 for s in sizes.values())      # cond + uncond branch, one state each
+    # the memory has one state per layer, whatever the video length
+    module.generate(ref, audio, 4, 25.0, progress=False)
+    assert {k: v.shape for k, v in module.unet._memory.items()} == sizes
+    video = module.predict_step({"reference": ref, "audio": audio, "num_frames": torch.tensor([6]), "fps": 25.0})["video"]
+    assert video.shape == (1, 6, 3, 32, 32) and video.min() >= -1 and video.max() <= 1
+
+
+@pytest.mark.parametrize("over", [{"archived": {"enabled": False}}, {"present": {"source": "audio"}},
+                                  {"mta": {"kind": "standard"}}, {"archived": {"aggregator": "qformer"}},
+                                  {"archived": {"encoder": "reference_unet"}}])
+def test_ablation_variants_train_and_sample(over):
+    mod = make_module(**over)
+    mod.set_stage("stage3")
+    loss = mod.denoise_loss(make_batch())
+    loss.backward()
+    assert torch.isfinite(loss)
+    mod.eval()
+    assert mod.generate(make_batch(b=1)["reference"], torch.randn(1, 6 * 640), 5, 25.0, progress=False).shape[1] == 5
+
+
+def test_bad_config_names_the_key():
+    with pytest.raises(ValueError, match="model.mta.kind"):
+        make_module(mta={"kind": "sparse"})
+    with pytest.raises(ValueError, match="model.archived.num_tokens"):
+        make_module(archived={"num_tokens": 256}).denoise_loss(make_batch())
+
+
+def test_pretrained_loaders_read_official_layouts(tmp_path):
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from lightning_modules.mcdm.denoising_unet import build_sd_unet
+    from lightning_modules.mcdm.image_encoder import ClipImageEncoder
+
+    torch.manual_seed(3)
+    UNet2DConditionModel(**UNET).save_pretrained(tmp_path / "sd" / "unet")
+    unet = build_sd_unet(str(tmp_path / "sd"), None)
+    ref = UNet2DConditionModel.from_pretrained(tmp_path / "sd", subfolder="unet")
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), ref.state_dict().values()))
+    clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP))
+    clip.save_pretrained(tmp_path / "clip")
+    enc = ClipImageEncoder(str(tmp_path / "clip"))
+    key = "vision_model.embeddings.patch_embedding.weight"
+    assert torch.equal(enc.model.state_dict()[key], clip.state_dict()[key])
+    with pytest.raises(FileNotFoundError, match="model.image.clip_path"):
+        ClipImageEncoder(str(tmp_path / "missing"))
+
+
+def test_configs_compose_for_every_variant():
+    model = OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml"))
+    assert model.archived.num_frames == 16 and model.archived.num_tokens == 256 and model.archived.num_queries == 16
+    assert model.mta.alpha == 0.1 and model.motion_prior.layers == 8 and model.optim.lr == 1e-5
+    for name in ("ablation/mcdm_components", "ablation/mcdm_variants", "ablation/mcdm_alpha", "table/mcdm_long_term"):
+        exp = OmegaConf.load(os.path.join(ROOT, f"experiments/configs/{name}.yaml")).experiment
+        for label, over in exp.variants.items():
+            cfg = model.copy()
+            for key, value in over.items():
+                assert key.startswith("model."), (name, label, key)
+                assert OmegaConf.select(cfg, key[len("model."):]) is not None, (name, label, key)
+                OmegaConf.update(cfg, key[len("model."):], value)

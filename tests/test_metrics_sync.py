@@ -1,0 +1,207 @@
+"""Sync-C / Sync-D: protocol maths, SyncNet layout and loader, scorer statuses."""
+import numpy as np
+import pytest
+import torch
+
+from datamodules.video_io import Video
+from metrics.landmarks import VideoSkipped
+from metrics.sync import (
+    S,
+    SyncScorer,
+    calc_pdist,
+    embed,
+    load_syncnet,
+    mfcc_features,
+    resample_to_25fps,
+    standin_syncnet,
+    sync_from_features,
+)
+
+torch.set_num_threads(1)
+
+
+def test_calc_pdist_closed_form():
+    g = torch.Generator().manual_seed(0)
+    v, a = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    d = calc_pdist(v, a, vshift=2)
+    assert d.shape == (6, 5)
+    for i in range(6):
+        for j in range(5):
+            k = i + j - 2  # audio index compared with video frame i; outside -> zero row
+            ref = a[k] if 0 <= k < 6 else torch.zeros(4)
+            assert d[i, j] == pytest.approx(float(torch.norm(v[i] - ref + 1e-6)), abs=1e-5)
+
+
+@pytest.mark.parametrize("k", [-4, 0, 3, 7])
+def test_offset_recovers_audio_shift(k):
+    # video embeddings v_i; the audio runs k frames ahead: a_j = v_{j+k}
+    g = torch.Generator().manual_seed(1)
+    N, D, pad = 60, 32, 10
+    stream = torch.randn(N + 2 * pad, D, generator=g)
+    v = stream[pad:pad + N]
+    a = stream[pad + k:pad + k + N]
+    r = sync_from_features(v, a, vshift=15)
+    assert r["sync_offset"] == k
+    # at the right offset only the |k| frames whose partner falls in the zero padding differ
+    assert r["Sync-D"] == pytest.approx(float(v[:abs(k)].norm(dim=1).sum() if k > 0 else
+                                              v[N + k:].norm(dim=1).sum()) / N, rel=1e-4, abs=1e-4)
+    # audio of another clip: no offset stands out, confidence collapses
+    other = sync_from_features(v, torch.randn(N, D, generator=g), vshift=15)
+    assert other["Sync-C"] < 0.2 * r["Sync-C"]
+    assert other["Sync-D"] > r["Sync-D"]
+
+
+def test_confidence_is_median_minus_min():
+    v = torch.zeros(3, 2)
+    a = torch.tensor([[3.0, 4.0], [0.0, 0.0], [3.0, 4.0]])  # distances 5 or 0 (or 0 for padding)
+    mdist = calc_pdist(v, a, vshift=1).mean(0)
+    r = sync_from_features(v, a, vshift=1)
+    assert r["Sync-D"] == pytest.approx(float(mdist.min()))
+    assert r["Sync-C"] == pytest.approx(float(mdist.median() - mdist.min()))
+    assert r["sync_offset"] == 1 - int(mdist.argmin())
+
+
+def test_network_shapes_and_window_equivalence():
+    m = standin_syncnet(0)
+    with torch.no_grad():
+        assert m.forward_aud(torch.randn(3, 1, 13, 20)).shape == (3, 1024)
+        clip = torch.rand(1, 3, 7, 224, 224) * 255
+        assert m.forward_lip(clip[:, :, :5]).shape == (1, 1024)
+        long = m.forward_lip(clip)[0].T  # [3, 1024]: one per 5-frame window
+        windows = torch.cat([m.forward_lip(clip[:, :, i:i + 5]) for i in range(3)])
+    assert torch.allclose(long, windows, atol=1e-4)
+
+
+OFFICIAL_SHAPES = {
+    "netcnnaud.0.weight": (64, 1, 3, 3), "netcnnaud.4.weight": (192, 64, 3, 3),
+    "netcnnaud.18.weight": (512, 256, 5, 4), "netcnnaud.19.running_var": (512,),
+    "netfcaud.0.weight": (512, 512), "netfcaud.3.weight": (1024, 512),
+    "netcnnlip.0.weight": (96, 3, 5, 7, 7), "netcnnlip.4.weight": (256, 96, 1, 5, 5),
+    "netcnnlip.18.weight": (512, 256, 1, 6, 6), "netfclip.1.running_mean": (512,),
+}
+
+
+def test_official_layout_and_loader(tmp_path):
+    state = S().state_dict()
+    for key, shape in OFFICIAL_SHAPES.items():
+        assert tuple(state[key].shape) == shape, key
+    # random weights in the official format (plain state_dict, old files lack num_batches_tracked)
+    g = torch.Generator().manual_seed(3)
+    rnd = {k: torch.randn(v.shape, generator=g) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "syncnet_v2.model"
+    torch.save(rnd, path)
+    m = load_syncnet(str(path))
+    assert not m.training
+    for k, v in rnd.items():
+        assert torch.equal(m.state_dict()[k], v), k
+    # a renamed key must fail
+    bad = dict(rnd)
+    bad["netcnnaud.0.w"] = bad.pop("netcnnaud.0.weight")
+    torch.save(bad, tmp_path / "bad.model")
+    with pytest.raises(ValueError, match="missing keys"):
+        load_syncnet(str(tmp_path / "bad.model"))
+
+
+def test_mfcc_rate():
+    a = np.random.default_rng(0).uniform(-0.1, 0.1, 16000).astype(np.float32)
+    f = mfcc_features(a)
+    assert f.shape[0] == 13 and f.shape[1] in (99, 100)  # 10 ms step
+    with pytest.raises(ValueError, match="16 kHz"):
+        mfcc_features(a, 8000)
+
+
+def test_embed_window_count():
+    m = standin_syncnet(0)
+    crops = np.zeros((12, 224, 224, 3), np.uint8)
+    im, cc = embed(m, crops, np.zeros((13, 40), np.float32))  # 40 cols -> 10 frames
+    assert im.shape == cc.shape == (10 - 5, 1024)
+    with pytest.raises(VideoSkipped):
+        embed(m, crops[:5], np.zeros((13, 40), np.float32))
+
+
+def test_resample_to_25fps():
+    f = np.arange(50)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    assert len(resample_to_25fps(f, 50.0)) == 25
+    assert resample_to_25fps(f, 25.0) is f
+
+
+def _astronaut_video(T=30, size=96, audio=True):
+    import cv2
+    from skimage.data import astronaut
+
+    img = astronaut()
+    frames = np.stack([cv2.resize(img[10 + t % 3:266 + t % 3, 100:356], (size, size)) for t in range(T)])
+    sig = np.sin(np.linspace(0, 400, T * 640)).astype(np.float32) * 0.3 if audio else None
+    return Video(frames=frames, fps=25.0, audio=sig, sample_rate=16000)
+
+
+def test_scorer_standin_end_to_end_and_statuses():
+    sc = SyncScorer(weights_cfg={}, standin=True)
+    assert sc.backbone == "standin:syncnet-random:seed0" and sc.kind == "per_video" and not sc.needs_gt
+    r = sc.score_video(_astronaut_video())
+    assert set(r) == {"Sync-C", "Sync-D", "sync_offset"}
+    assert -15 <= r["sync_offset"] <= 15 and r["Sync-C"] >= 0 and r["Sync-D"] > 0
+    with pytest.raises(VideoSkipped, match="no audio"):
+        sc.score_video(_astronaut_video(audio=False))
+    blank = _astronaut_video(T=10)
+    blank.frames[:] = 0
+    with pytest.raises(VideoSkipped, match="face found in 0/10"):
+        sc.score_video(blank)
+    with pytest.raises(VideoSkipped, match="too short"):
+        sc.score_video(_astronaut_video(T=1))
+
+
+def test_scorer_without_weights_and_no_standin_fails_clearly():
+    with pytest.raises(FileNotFoundError, match="syncnet_v2"):
+        SyncScorer(weights_cfg={}, standin=False)
+
+
+class _EnvelopeNet(torch.nn.Module):
+    """A transparent 'SyncNet': the lip embedding of a window is the standardised frame
+    brightness of its 5 frames, the audio embedding the standardised log energy (MFCC
+    row 0 with appendEnergy) of its 20 columns averaged per video frame. Both follow the
+    same hidden per-frame loudness, so the protocol must line them up."""
+
+    @staticmethod
+    def _std(x):
+        return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-6)
+
+    def forward_lip(self, x):  # [B,3,T,H,W] -> [B,5,T-4]
+        b = x.mean(dim=(1, 3, 4))
+        return self._std(b.unfold(1, 5, 1)).transpose(1, 2)
+
+    def forward_aud(self, x):  # [B,1,13,20] -> [B,5]
+        return self._std(x[:, 0, 0].reshape(-1, 5, 4).mean(-1))
+
+
+@pytest.mark.parametrize("k", [-3, 0, 2])
+def test_embed_alignment_recovers_shift_end_to_end(k):
+    rng = np.random.default_rng(4)
+    T, pad = 80, 10
+    loud = rng.uniform(0.02, 0.6, T + 2 * pad)
+    crops = (np.log(loud[pad:pad + T]) * 40 + 200).clip(0, 255).astype(np.uint8)[:, None, None, None]
+    crops = np.repeat(np.repeat(np.repeat(crops, 4, 1), 4, 2), 3, 3)
+    # audio k frames ahead: during video frame t it plays the loudness of frame t + k
+    env = np.repeat(loud[pad + k:pad + k + T], 640)
+    audio = (rng.standard_normal(T * 640) * env).astype(np.float32) * 0.5
+    im, cc = embed(_EnvelopeNet(), crops, mfcc_features(audio))
+    r = sync_from_features(im, cc)
+    assert r["sync_offset"] == k
+    shuffled = rng.permutation(T)  # another clip's audio: same loudness values, other order
+    env2 = np.repeat(loud[pad:pad + T][shuffled], 640)
+    im2, cc2 = embed(_EnvelopeNet(), crops, mfcc_features((rng.standard_normal(T * 640) * env2).astype(np.float32) * 0.5))
+    assert sync_from_features(im2, cc2)["Sync-C"] < 0.5 * r["Sync-C"]
+
+
+def test_sync_metric_accumulates_and_counts_skips():
+    from metrics.sync import SyncMetric
+
+    m = SyncMetric(weights_cfg={})
+    video = _astronaut_video(T=20)
+    r = m.scorer.score_video(video)
+    m.update(video)
+    m.update(_astronaut_video(audio=False))  # skipped, not averaged
+    out = m.compute()
+    assert float(out["Sync-C"]) == pytest.approx(r["Sync-C"], rel=1e-5)
+    assert float(out["Sync-D"]) == pytest.approx(r["Sync-D"], rel=1e-5)
+    assert float(m.skipped) == 1 and float(m.n) == 1
