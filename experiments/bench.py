@@ -114,7 +114,7 @@ def bench_sample(cfg: DictConfig, items: int) -> dict:
 def bench_data(cfg: DictConfig) -> dict:
     from datamodules.bench import loader_throughput
 
-    return loader_throughput(cfg.data)
+    return loader_throughput(cfg.data, num_clips=int(cfg.bench.get("data_clips", 32)))
 
 
 def bench_metrics(cfg: DictConfig) -> dict:

@@ -27,7 +27,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from experiments.tracking import (DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker)
+from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
 
 log = logging.getLogger("experiments.run")
@@ -163,8 +163,10 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
 
 
 def _slug(label: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return keep.strip("_") or "variant"
+    """A folder name for a variant label: 's = 1, r = 2' -> 's_1_r_2'."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_") or "variant"
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:

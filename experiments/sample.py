@@ -1,6 +1,6 @@
 """Make a talking-portrait video from your own portrait and speech.
 
-    python -m experiments.sample ckpt=runs/tsm_stride/<time>/Loopy__Full/seed0/last.ckpt \\
+    python -m experiments.sample ckpt=runs/tsm_stride/<time>/Loopy_Full/seed0/last.ckpt \\
         reference=me.png audio=speech.wav out=me_talking.mp4
 
 The model and its sizes come from the ``config.yaml`` saved beside the checkpoint by

@@ -3,7 +3,7 @@ guidance, and the long-video loop that generates clip after clip from the previo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from diffusers import DDIMScheduler

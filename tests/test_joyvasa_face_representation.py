@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from lightning_modules.joyvasa.face_representation import (MotionLayout, headpose_bins_to_degrees,
-                                                           keypoints_from_motion, rotation_matrix, transform_keypoints)
+from lightning_modules.joyvasa.face_representation import (
+    MotionLayout,
+    headpose_bins_to_degrees,
+    keypoints_from_motion,
+    rotation_matrix,
+    transform_keypoints,
+)
 
 
 def test_rotation_matrix_known_angles():

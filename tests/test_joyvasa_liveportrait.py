@@ -4,7 +4,10 @@ format from a local folder, and the mapping of its outputs to JoyVASA's motion l
 import pytest
 import torch
 
-from lightning_modules.joyvasa.liveportrait import LivePortraitMotionExtractor, load_liveportrait_motion_extractor
+from lightning_modules.joyvasa.liveportrait import (
+    LivePortraitMotionExtractor,
+    load_liveportrait_motion_extractor,
+)
 
 torch.set_num_threads(1)
 SMALL = dict(depths=(1, 1, 1, 1), dims=(8, 16, 32, 64))

@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from lightning_modules.joyvasa.face_representation import MotionLayout
-from lightning_modules.joyvasa.losses import (PAPER_WEIGHTS, expression_loss, simple_loss, smooth_loss, total_loss,
-                                              velocity_loss)
+from lightning_modules.joyvasa.losses import (
+    PAPER_WEIGHTS,
+    expression_loss,
+    simple_loss,
+    smooth_loss,
+    total_loss,
+    velocity_loss,
+)
 
 LAYOUT = MotionLayout(num_kp=1)  # 3 expression numbers + s + t(3) + angles(3) = 10
 

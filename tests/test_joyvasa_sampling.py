@@ -4,7 +4,12 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, cfg_motion, sample_window, sliding_window_motion
+from lightning_modules.joyvasa.audio_to_motion import (
+    AudioToMotionDiT,
+    cfg_motion,
+    sample_window,
+    sliding_window_motion,
+)
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,13 @@ import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 from scipy.linalg import sqrtm
 
-from metrics.frechet import FrechetDistance, frechet_distance, frechet_from_features, frechet_low_rank, gaussian_stats
+from metrics.frechet import (
+    FrechetDistance,
+    frechet_distance,
+    frechet_from_features,
+    frechet_low_rank,
+    gaussian_stats,
+)
 
 
 def test_closed_form_diagonal_gaussians():

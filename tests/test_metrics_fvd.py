@@ -5,8 +5,15 @@ import torch
 from torch import nn
 
 from metrics.base import VideoSkipped
-from metrics.fvd import (RESNET3D_MEAN, FVDIScorer, FVDRScorer, ResNet3D50, load_resnet3d50, resnet3d_segments,
-                         video_clips)
+from metrics.fvd import (
+    RESNET3D_MEAN,
+    FVDIScorer,
+    FVDRScorer,
+    ResNet3D50,
+    load_resnet3d50,
+    resnet3d_segments,
+    video_clips,
+)
 
 
 class _FakeI3D(nn.Module):

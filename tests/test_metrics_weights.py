@@ -48,3 +48,8 @@ def test_evaluate_fails_before_decoding(tmp_path, monkeypatch):
     (tmp_path / "pred" / "broken.mp4").write_bytes(b"not a video")  # would be a read error if decoded
     with pytest.raises(weights.MissingWeightsError, match="SUITE_FID_INCEPTION"):
         evaluate_folders(tmp_path / "pred", tmp_path / "pred", metrics=["FID"], standin=False, progress=False)
+
+
+def test_unknown_weights_key_is_named(tmp_path):
+    with pytest.raises(ValueError, match="fid_incpetion"):
+        evaluate_folders(tmp_path, None, metrics=["IQA"], weights={"fid_incpetion": "x.pth"}, progress=False)

@@ -100,7 +100,7 @@ def test_sample_from_the_runs_checkpoint_with_a_real_portrait(toy_run, tmp_path)
     from experiments.sample import sample_video
 
     cfg, uri, _, tmp = toy_run
-    ckpt = next(p for p in (tmp / "runs").rglob("last.ckpt") if "Loopy__Full" in str(p))
+    ckpt = next(p for p in (tmp / "runs").rglob("last.ckpt") if "Loopy_Full" in str(p))
     run_cfg = OmegaConf.load(ckpt.parent / "config.yaml")
     Image.fromarray(skimage.data.astronaut()).convert("RGBA").save(tmp_path / "me.png")  # RGBA is converted
     write_wav(tmp_path / "speech.wav", 0.1 * np.sin(np.arange(16000 * 3) / 9.0), 16000)  # 3 s

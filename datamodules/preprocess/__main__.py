@@ -1,5 +1,5 @@
 """``python -m datamodules.preprocess data=<name> [data.root=...] [out_dir=...] [filters=loopy|mcdm] [size=512]
-[features=[landmarks,audio,vae]] [vae_path=DIR] [shard_size=16] [progress=true]``
+[features=[landmarks,audio,vae]] [vae_path=DIR] [shard_size=16] [progress=true] [syncnet=syncnet_v2.model]``
 
 Reads the data set through its DataModule's index (``experiments/configs/data/<name>.yaml``),
 writes the preprocessed clips and ``preprocess_report.json`` under ``out_dir`` (default
@@ -17,7 +17,29 @@ from omegaconf import OmegaConf
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 DEFAULTS = {"out_dir": None, "filters": "loopy", "size": 512, "crop_scale": 1.8, "detect_every": 5,
-            "features": [], "vae_path": None, "shard_size": 16, "progress": True}
+            "features": [], "vae_path": None, "shard_size": 16, "progress": True, "syncnet": None}
+
+
+def sync_scorer(path: str | None):
+    """SyncNet confidence ``f(frames, audio)`` for the sync filter, from the official ``syncnet_v2.model``.
+
+    The file comes from ``syncnet=PATH`` or ``$SUITE_SYNCNET`` (metrics/weights.py). Without it the filter
+    is reported as not run: a random stand-in network would drop videos at random.
+    """
+    from metrics.weights import resolve
+
+    found = resolve("syncnet_v2", {"syncnet_v2": path} if path else None, standin=True)
+    if found is None:
+        return None
+    from datamodules.video_io import Video
+    from metrics.sync import SyncScorer
+
+    scorer = SyncScorer({"syncnet_v2": found}, standin=False)
+
+    def confidence(frames: np.ndarray, audio: np.ndarray) -> float:
+        return scorer.score_video(Video(frames, 25.0, audio, 16000))["Sync-C"]
+
+    return confidence
 
 
 def load_config(argv: list[str]):
@@ -102,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
         index = None
         records = dm.records("train") + dm.records("test")
     pre = Preprocessor(cfg.out_dir, OmegaConf.to_container(cfg.filters) if not isinstance(cfg.filters, str) else cfg.filters,
-                       cfg.size, cfg.crop_scale, cfg.detect_every)
+                       cfg.size, cfg.crop_scale, cfg.detect_every, sync_scorer=sync_scorer(cfg.syncnet))
     report = pre.run(records, dm.name, cfg.progress, index)
     print(f"{dm.name}: {report.num_in} in, {report.num_out} clips out, {len(report.dropped)} dropped "
           f"-> {Path(cfg.out_dir) / 'preprocess_report.json'}")

@@ -180,7 +180,12 @@ class SyncConfidence(Step):
     def __call__(self, w):
         if self._scorer is None:
             return None
-        c = float(self._scorer(w.frames, w.audio))
+        from metrics.landmarks import VideoSkipped
+
+        try:
+            c = float(self._scorer(w.frames, w.audio))
+        except VideoSkipped as e:  # no face track, too short, no audio: SyncNet cannot vouch for it
+            return f"SyncNet could not score it: {e}"
         return f"SyncNet confidence {c:.2f} < {self.min_confidence:g}" if c < self.min_confidence else None
 
 

@@ -25,7 +25,7 @@ class ConditionKeep:
     motion_frames: torch.Tensor       # False: motion latents zeroed (the 40 % mask)
 
     @staticmethod
-    def all(batch: int, device=None) -> "ConditionKeep":
+    def all(batch: int, device=None) -> ConditionKeep:
         ones = torch.ones(batch, dtype=torch.bool, device=device)
         return ConditionKeep(ones, ones.clone(), ones.clone(), ones.clone())
 

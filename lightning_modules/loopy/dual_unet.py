@@ -38,7 +38,7 @@ class ReferenceFeatures:
     attn: dict = field(default_factory=dict)
     motion: dict = field(default_factory=dict)
 
-    def repeat(self, n: int) -> "ReferenceFeatures":
+    def repeat(self, n: int) -> ReferenceFeatures:
         """Tile the batch n times (for the batched classifier-free guidance branches)."""
         return ReferenceFeatures({k: v.repeat(n, *[1] * (v.dim() - 1)) for k, v in self.attn.items()},
                                  {k: v.repeat(n, *[1] * (v.dim() - 1)) for k, v in self.motion.items()})
@@ -56,7 +56,7 @@ class _Context:
 class _ReferenceHook:
     """Records a reference-net residual block's output (the motion-frame features) while recording."""
 
-    def __init__(self, owner: "DualUNet", name: str):
+    def __init__(self, owner: DualUNet, name: str):
         self.owner, self.name = owner, name
 
     def __call__(self, module, args, output):
@@ -68,7 +68,7 @@ class _ReferenceHook:
 class _DenoiseHook:
     """Runs the temporal/audio layers after a denoising-U-Net residual block (frames folded into batch)."""
 
-    def __init__(self, owner: "DualUNet", name: str, key: str):
+    def __init__(self, owner: DualUNet, name: str, key: str):
         self.owner, self.name, self.key = owner, name, key
 
     def __call__(self, module, args, output):

@@ -1,0 +1,119 @@
+"""E-FID: Frechet distance between the 3DMM expression coefficients of generated and ground-truth
+frames (EMO / EchoMimic protocol, metric_protocols.md section 5).
+
+Regressor: Deep3DFaceRecon_pytorch ``ReconNetWrapper`` (ResNet-50 backbone, seven 1x1-conv heads,
+257 coefficients: id 80 | exp 64 | tex 80 | angle 3 | gamma 27 | trans 3). Checkpoint
+``epoch_20.pth`` = ``{'net_recon': state_dict, ...}`` with keys ``backbone.*`` and
+``final_layers.{0..6}.*``. The expression vector is ``coeffs[80:144]`` (64-d, BFM09 + Guo basis).
+
+Input: 224x224 RGB / 255. Deep3DFaceRecon aligns faces with 5 landmarks (``align_img``); here the
+frames are taken as already face-cropped (the suite's preprocessing crops faces to 512x512) and
+resized to 224x224 as a whole - a documented deviation. Frames are sampled as for FID
+(``frame_stride``, ``max_frames``); every per-frame exp vector is one sample of the set.
+
+Stand-in (no file, ``standin: true``): the same wrapper on a ResNet-18 backbone with a fixed-seed
+random init at 112 px, ``standin:deep3d-reconnet-resnet18-112px:seed0``.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet50
+
+from metrics.base import SET, sample_frames, standin_label, video_frames
+from metrics.frechet import FrechetDistance
+from metrics.weights import resolve
+
+#: Coefficient layout of Deep3DFaceRecon (split_coeff).
+COEFF_SPLITS = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angle": (224, 227), "gamma": (227, 254),
+                "trans": (254, 257)}
+_HEAD_DIMS = (80, 64, 80, 3, 27, 2, 1)
+
+
+class ReconNetWrapper(nn.Module):
+    """ResNet backbone + seven 1x1 conv heads: ``[B, 3, 224, 224] in [0, 1] -> [B, 257]`` coefficients."""
+
+    def __init__(self, backbone: str = "resnet50"):
+        super().__init__()
+        builders = {"resnet50": (resnet50, 2048), "resnet18": (resnet18, 512)}
+        if backbone not in builders:
+            raise ValueError(f"ReconNetWrapper backbone must be one of {list(builders)}, got {backbone!r}")
+        build, last_dim = builders[backbone]
+        self.backbone = build(weights=None)
+        del self.backbone.fc  # use_last_fc=False: the checkpoint has no backbone.fc.*
+        self.backbone.fc = nn.Identity()
+        self.final_layers = nn.ModuleList([nn.Conv2d(last_dim, d, 1, bias=True) for d in _HEAD_DIMS])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.backbone(x)[:, :, None, None]  # avg-pooled [B, C, 1, 1]
+        return torch.cat([head(feat) for head in self.final_layers], dim=1).flatten(1)
+
+
+def load_deep3d_recon(path: str) -> ReconNetWrapper:
+    """Load ``epoch_20.pth`` (``{'net_recon': ...}``) strictly into a ResNet-50 ReconNetWrapper."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "net_recon" not in ckpt:
+        raise RuntimeError(f"{path}: expected a dict with key 'net_recon' (weights.deep3d_recon, epoch_20.pth)")
+    model = ReconNetWrapper("resnet50")
+    state = {k.removeprefix("module."): v for k, v in ckpt["net_recon"].items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise RuntimeError(f"{path}: 'net_recon' does not match Deep3DFaceRecon's ReconNetWrapper: {e}") from e
+    return model.eval()
+
+
+def expression_coeffs(coeffs: torch.Tensor) -> torch.Tensor:
+    """The 64 expression coefficients ``coeffs[:, 80:144]`` of ``[B, 257]`` outputs."""
+    lo, hi = COEFF_SPLITS["exp"]
+    return coeffs[:, lo:hi]
+
+
+class EFIDScorer:
+    """Set metric ``E-FID``: ``features(video) -> [N_frames, 64]`` expression coefficients."""
+
+    name = "E-FID"
+    metric_names = ("E-FID",)
+    needs_gt = True
+    kind = SET
+    weight_key = "deep3d_recon"
+
+    def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True,
+                 frame_stride: int = 1, max_frames: int | None = None, batch_size: int = 32, size: int | None = None):
+        path = resolve(self.weight_key, weights_cfg, standin=standin)
+        if path is None:
+            torch.manual_seed(0)
+            size = size or 112  # stand-in runs at 112 px to stay fast on CPU
+            self.model = ReconNetWrapper("resnet18").eval()
+            self.backbone = standin_label(f"deep3d-reconnet-resnet18-{size}px")
+        else:
+            self.model, self.backbone, size = load_deep3d_recon(path), path, size or 224
+        self.model.to(device)
+        self.device, self.frame_stride, self.max_frames, self.batch_size, self.size = (
+            device, frame_stride, max_frames, batch_size, size)
+        self.protocol = f"Deep3DFaceRecon exp[80:144], {size}px whole crop, frame_stride={frame_stride}, max_frames={max_frames}"
+
+    @torch.no_grad()
+    def features(self, video) -> np.ndarray:
+        frames = sample_frames(video_frames(video), self.frame_stride, self.max_frames)
+        x = np.stack([cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA) for f in frames])
+        x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
+        out = [expression_coeffs(self.model(x[i:i + self.batch_size].to(self.device)))
+               for i in range(0, len(x), self.batch_size)]
+        return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+class EFID(FrechetDistance):
+    """torchmetrics E-FID: ``update(frames uint8 [N, H, W, 3], real)``; DDP-safe ("cat" feature states)."""
+
+    def __init__(self, weights_cfg: dict | None = None, standin: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.scorer = EFIDScorer(weights_cfg, standin=standin)
+
+    def update(self, frames, real: bool) -> None:  # type: ignore[override]
+        super().update(self.scorer.features(np.asarray(frames)), real)
+
+
+__all__ = ["COEFF_SPLITS", "EFID", "EFIDScorer", "ReconNetWrapper", "expression_coeffs", "load_deep3d_recon"]

@@ -1,0 +1,241 @@
+"""Score a folder of generated videos (ours or another system's) against ground truth.
+
+    python -m metrics.evaluate --pred DIR [--gt DIR] [--metrics FID SSIM ...] [--out DIR]
+        [--weights KEY=PATH ...] [--no-standin] [--preset tiny|paper] [--opt FID.max_frames=8 ...]
+
+Videos are paired by file stem. Every pretrained file is checked before any video is decoded.
+Each video gets a row in ``per_video.csv`` with its per-video metrics and a ``status``: ``ok`` or
+``skipped: <scorer>: <reason>; ...`` (unreadable file, no face, too short, frame size mismatch, ...);
+a pred/gt length difference truncates both to the shorter and is noted in ``note``.
+``summary.json`` holds, per metric, ``{mean, ci_low, ci_high, n, backbone, comparable_to_paper,
+protocol}`` with a 95% bootstrap interval (:mod:`metrics.bootstrap`), plus ``missing_pred`` (gt
+without pred), ``extra_pred`` (pred without gt) and ``status_counts``. Both files are written
+atomically. Nothing a single video does stops the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from metrics import registry
+from metrics import weights as weights_table
+from metrics.base import SET, VideoSkipped, is_standin
+from metrics.bootstrap import SET_BOOT_CAP, bootstrap_ci, bootstrap_set_metric
+
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+#: Per-scorer options of the presets. ``paper``: every frame (FID/E-FID), one 16-frame clip (FVD-I).
+#: ``tiny``: at most 8 evenly spread frames per video for FID and E-FID, for CPU tests.
+PRESETS: dict[str, dict[str, dict]] = {
+    "paper": {},
+    "tiny": {"FID": {"max_frames": 8}, "E-FID": {"max_frames": 8}},
+}
+
+
+@dataclass
+class EvalResult:
+    """``per_video``: one row per pred video; ``summary``: per-metric statistics and bookkeeping."""
+
+    per_video: pd.DataFrame
+    summary: dict
+
+
+def list_videos(folder: str | os.PathLike | None) -> dict[str, Path]:
+    """Video files of a folder by stem; raises a clear error when the folder does not exist."""
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"video folder {str(folder)!r} does not exist (check --pred / --gt)")
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_EXTS}
+
+
+def _truncate(pred, gt):
+    """Cut pred and gt to the shorter length; returns a note when they differed."""
+    n_p, n_g = len(pred.frames), len(gt.frames)
+    if n_p == n_g:
+        return ""
+    n = min(n_p, n_g)
+    pred.frames, gt.frames = pred.frames[:n], gt.frames[:n]
+    return f"length pred {n_p} vs gt {n_g}: truncated to {n}"
+
+
+def _read(path):
+    from datamodules.video_io import read_video
+
+    return read_video(path)
+
+
+def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None = None, n_boot: int = 1000,
+                     seed: int = 0, progress: bool = True, standin: bool = True, options: dict | None = None,
+                     device: str = "cpu", preset: str = "paper") -> EvalResult:
+    """Score every video of ``pred_dir`` (paired by stem with ``gt_dir``) with ``metrics``.
+
+    Args:
+        metrics: metric names (``registry.METRIC_NAMES``); default all, minus those needing gt without ``gt_dir``.
+        weights: ``{weights key: local path}`` (``metrics/weights.py``); environment variables fill the rest.
+        standin: allow labelled fixed-seed stand-ins for missing files; False raises before decoding.
+        options: ``{scorer group: {option: value}}`` over the preset's options.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (--preset); use one of {list(PRESETS)}")
+    unknown = sorted(set(weights or {}) - set(weights_table.WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown weights key(s) {unknown} (--weights / weights.*); known: {', '.join(weights_table.WEIGHTS)}")
+    preds, gts = list_videos(pred_dir), list_videos(gt_dir)
+    names = list(metrics or registry.METRIC_NAMES)
+    dropped = []
+    if gt_dir is None:
+        dropped = [m for m in names if m in registry.GT_ONLY_METRICS
+                   or registry.SCORERS[registry.METRIC_TO_SCORER.get(m, m)].needs_gt]
+        names = [m for m in names if m not in dropped]
+    groups = registry.scorer_groups(names) if names else []
+    # Every weight file is checked here, before any video is decoded; one error lists all missing.
+    weights_table.check([k for g in groups for k in registry.SCORERS[g].weight_keys], weights, standin=standin)
+    opts = {g: {**PRESETS[preset].get(g, {}), **(options or {}).get(g, {})} for g in groups}
+    scorers = {g: registry.build(g, weights, device=device, standin=standin, **opts[g]) for g in groups}
+
+    rows, feats = [], {g: ([], []) for g in groups if scorers[g].kind == SET}
+    for stem, path in tqdm(preds.items(), desc="evaluate", unit="video", disable=not progress):
+        row = {"video": stem, "pred_path": str(path), "gt_path": str(gts.get(stem, "")), "note": ""}
+        problems = []
+        try:
+            pred = _read(path)
+            gt = _read(gts[stem]) if stem in gts else None
+        except (ValueError, OSError) as e:
+            row["status"] = f"skipped: unreadable: {e}"
+            rows.append(row)
+            continue
+        if gt is not None:
+            row["note"] = _truncate(pred, gt)
+        for g, scorer in scorers.items():
+            if scorer.needs_gt and gt is None:
+                problems.append(f"{g}: no ground-truth video named {stem}")
+                continue
+            try:
+                if scorer.kind == SET:
+                    fp, fg = scorer.features(pred), scorer.features(gt)
+                    feats[g][0].append(fp)
+                    feats[g][1].append(fg)
+                else:
+                    row.update(scorer.score_video(pred, gt))
+            except VideoSkipped as e:
+                problems.append(f"{g}: {e.reason}")
+            except Exception as e:  # one broken video or scorer bug must not stop the run
+                problems.append(f"{g}: {type(e).__name__}: {e}")
+        row["status"] = "ok" if not problems else "skipped: " + "; ".join(problems)
+        rows.append(row)
+
+    df = pd.DataFrame(rows, columns=None if rows else ["video", "pred_path", "gt_path", "note", "status"])
+    summary = _summarise(df, names, scorers, feats, n_boot, seed, progress)
+    summary.update({
+        "missing_pred": sorted(set(gts) - set(preds)),
+        "extra_pred": sorted(set(preds) - set(gts)) if gt_dir is not None else [],
+        "dropped_without_gt": dropped,
+        "n_videos": int(len(df)),
+        "status_counts": {"ok": int((df["status"] == "ok").sum()) if len(df) else 0,
+                          "skipped": int((df["status"] != "ok").sum()) if len(df) else 0},
+        "preset": preset, "options": opts, "n_boot": n_boot, "seed": seed,
+    })
+    return EvalResult(df, summary)
+
+
+def _summarise(df, names, scorers, feats, n_boot, seed, progress) -> dict:
+    summary = {}
+    for name in names:
+        group = registry.METRIC_TO_SCORER[name]
+        scorer = scorers[group]
+        if scorer.kind == SET:
+            fp, fg = feats[group]
+            with tqdm(total=min(n_boot, SET_BOOT_CAP), desc=f"bootstrap {name}", disable=not progress, leave=False) as bar:
+                stats = bootstrap_set_metric(fp, fg, n_boot=n_boot, seed=seed, progress=bar.update)
+        else:
+            col = df[name] if name in df.columns else pd.Series(dtype=float)
+            stats = bootstrap_ci(pd.to_numeric(col, errors="coerce").to_numpy(), n_boot=n_boot, seed=seed)
+        backbone = str(getattr(scorer, "backbone", ""))
+        summary[name] = {**stats, "backbone": backbone, "comparable_to_paper": not is_standin(backbone),
+                         "protocol": getattr(scorer, "protocol", "")}
+    return summary
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_result(result: EvalResult, out_dir) -> tuple[Path, Path]:
+    """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, js = out / "per_video.csv", out / "summary.json"
+    _atomic_write(csv, lambda p: result.per_video.to_csv(p, index=False))
+
+    def _json(p):
+        with open(p, "w") as f:
+            json.dump(result.summary, f, indent=2, default=lambda o: None if o is None else float(o))
+
+    _atomic_write(js, _json)
+    return csv, js
+
+
+def _key_values(items, what: str) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"{what} expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def _parse_options(items) -> dict:
+    opts: dict[str, dict] = {}
+    for k, v in _key_values(items, "--opt").items():
+        group, _, key = k.partition(".")
+        try:
+            value = json.loads(v)
+        except json.JSONDecodeError:
+            value = v
+        opts.setdefault(group, {})[key] = value
+    return opts
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m metrics.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pred", required=True, help="folder of generated videos")
+    ap.add_argument("--gt", default=None, help="folder of ground-truth videos (same file stems)")
+    ap.add_argument("--metrics", nargs="*", default=None, help=f"subset of {' '.join(registry.METRIC_NAMES)}")
+    ap.add_argument("--out", default=None, help="output folder (default: --pred)")
+    ap.add_argument("--weights", nargs="*", default=None, help="KEY=PATH for rows of metrics/weights.py")
+    ap.add_argument("--no-standin", action="store_true", help="fail on a missing weight file instead of a stand-in")
+    ap.add_argument("--preset", default="paper", choices=list(PRESETS))
+    ap.add_argument("--opt", nargs="*", default=None, help="GROUP.OPTION=VALUE, e.g. FID.frame_stride=2")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    result = evaluate_folders(args.pred, args.gt, args.metrics, _key_values(args.weights, "--weights"),
+                              n_boot=args.n_boot, seed=args.seed, standin=not args.no_standin,
+                              options=_parse_options(args.opt), device=args.device, preset=args.preset)
+    csv, js = write_result(result, args.out or args.pred)
+    for name in [m for m in registry.METRIC_NAMES if m in result.summary]:
+        s = result.summary[name]
+        print(f"{name:>7}: {s['mean']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}] n={s['n']} ({s['backbone']})")
+    print(f"wrote {csv} and {js}")
+
+
+if __name__ == "__main__":
+    main()

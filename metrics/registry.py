@@ -1,0 +1,69 @@
+"""Metric name -> scorer, built lazily so that ``--metrics SSIM`` never imports SyncNet or I3D.
+
+A scorer may produce several metrics (``Sync`` gives Sync-C and Sync-D; ``Motion`` gives Glo, Exp,
+DGlo, DExp). ``SCORERS`` maps a scorer group to ``"module:Class"``; every class is built as
+``Class(weights_cfg, device=..., standin=..., **options)`` and follows :mod:`metrics.base`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScorerEntry:
+    """One scorer group: import target, the metric names it yields, its weight files, set or per-video."""
+
+    target: str
+    metrics: tuple[str, ...]
+    weight_keys: tuple[str, ...]
+    kind: str
+    needs_gt: bool
+
+
+SCORERS: dict[str, ScorerEntry] = {
+    "FID": ScorerEntry("metrics.fid:FIDScorer", ("FID",), ("fid_inception",), "set", True),
+    "FVD-I": ScorerEntry("metrics.fvd:FVDIScorer", ("FVD-I",), ("i3d",), "set", True),
+    "FVD-R": ScorerEntry("metrics.fvd:FVDRScorer", ("FVD-R",), ("resnet3d50",), "set", True),
+    "E-FID": ScorerEntry("metrics.efid:EFIDScorer", ("E-FID",), ("deep3d_recon",), "set", True),
+    "SSIM": ScorerEntry("metrics.ssim:SSIMScorer", ("SSIM",), (), "per_video", True),
+    "IQA": ScorerEntry("metrics.iqa:IQAScorer", ("IQA",), (), "per_video", False),
+    "VQA": ScorerEntry("metrics.iqa:VQAScorer", ("VQA",), (), "per_video", False),
+    "Sync": ScorerEntry("metrics.sync:SyncScorer", ("Sync-C", "Sync-D"), ("syncnet_v2",), "per_video", False),
+    "Motion": ScorerEntry("metrics.motion:MotionScorer", ("Glo", "Exp", "DGlo", "DExp"), (), "per_video", False),
+    "Smo": ScorerEntry("metrics.smoothness:SmoothnessScorer", ("Smo",), ("amt_s",), "per_video", False),
+}
+
+#: The metric names of docs/CONTRACTS.md, in table order.
+METRIC_NAMES = ("IQA", "VQA", "Sync-C", "Sync-D", "FVD-R", "FVD-I", "FID", "Glo", "Exp", "DGlo", "DExp", "E-FID",
+                "Smo", "SSIM")
+METRIC_TO_SCORER = {m: group for group, e in SCORERS.items() for m in e.metrics}
+#: Metrics that compare with a ground-truth video even though their scorer does not need one.
+GT_ONLY_METRICS = {"DGlo", "DExp"}
+
+
+def scorer_groups(metrics) -> list[str]:
+    """Scorer groups needed for metric names (or group names), in registry order; unknown names raise."""
+    metrics = list(metrics or METRIC_NAMES)
+    unknown = [m for m in metrics if m not in METRIC_TO_SCORER and m not in SCORERS]
+    if unknown:
+        raise ValueError(f"unknown metric name(s) {unknown} (--metrics / metrics.names); known: {', '.join(METRIC_NAMES)}")
+    wanted = {METRIC_TO_SCORER.get(m, m) for m in metrics}
+    return [g for g in SCORERS if g in wanted]
+
+
+def build(group: str, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, **options):
+    """Import and build the scorer of ``group`` (e.g. ``"FID"``, ``"Sync"``)."""
+    if group not in SCORERS:
+        raise ValueError(f"unknown scorer {group!r}; known: {', '.join(SCORERS)}")
+    module, cls = SCORERS[group].target.split(":")
+    return getattr(importlib.import_module(module), cls)(weights_cfg, device=device, standin=standin, **options)
+
+
+def builder(group: str):
+    """Lazy builder ``(weights_cfg) -> scorer`` for ``group`` with default options."""
+    return lambda weights_cfg=None, **kw: build(group, weights_cfg, **kw)
+
+
+__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "ScorerEntry", "build", "builder",
+           "scorer_groups"]

@@ -1,0 +1,80 @@
+"""evaluate_folders / the CLI on a folder with every kind of bad input; registry names."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datamodules.video_io import write_video
+from metrics import registry
+from metrics.evaluate import evaluate_folders, main
+
+METRICS = ["SSIM", "IQA", "FID", "FVD-I"]
+
+
+def _clip(n, size, seed):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    return np.stack([np.roll(base, i, axis=1) for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    pred, gt = root / "pred", root / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    for name, (n_pred, n_gt, s_pred, s_gt) in {"ok": (20, 20, 48, 48), "longer_gt": (18, 20, 48, 48),
+                                              "single": (1, 1, 48, 48), "size": (20, 20, 48, 64)}.items():
+        write_video(gt / f"{name}.mp4", _clip(n_gt, s_gt, 1), 25)
+        write_video(pred / f"{name}.mp4", _clip(n_pred, s_pred, 2), 25)
+    (pred / "broken.mp4").write_bytes(b"\x00not an mp4")
+    (gt / "broken.mp4").write_bytes(b"\x00not an mp4")
+    write_video(gt / "only_gt.mp4", _clip(20, 48, 3), 25)
+    write_video(pred / "only_pred.mp4", _clip(20, 48, 4), 25)
+    return pred, gt
+
+
+def test_bad_inputs_become_statuses(folders):
+    pred, gt = folders
+    r = evaluate_folders(pred, gt, metrics=METRICS, n_boot=50, progress=False)
+    df = r.per_video.set_index("video")
+    assert df.loc["ok", "status"] == "ok" and 0 < df.loc["ok", "SSIM"] < 1
+    assert "truncated to 18" in df.loc["longer_gt", "note"]
+    assert df.loc["broken", "status"].startswith("skipped: unreadable")
+    assert "FVD-I" in df.loc["single", "status"] and np.isfinite(df.loc["single", "SSIM"])
+    assert "frame size mismatch" in df.loc["size", "status"]
+    assert "no ground-truth video" in df.loc["only_pred", "status"] and np.isfinite(df.loc["only_pred", "IQA"])
+    s = r.summary
+    assert s["missing_pred"] == ["only_gt"] and s["extra_pred"] == ["only_pred"]
+    assert s["status_counts"] == {"ok": 2, "skipped": 4}
+    assert s["SSIM"]["n"] == 3 and s["SSIM"]["ci_low"] <= s["SSIM"]["mean"] <= s["SSIM"]["ci_high"]
+    assert s["FVD-I"]["n"] == 3  # ok, longer_gt, size (frame size does not matter to I3D)
+    assert s["FID"]["backbone"].startswith("standin:") and s["FID"]["comparable_to_paper"] is False
+    ssim_mean = pd.to_numeric(df["SSIM"], errors="coerce").mean()
+    assert s["SSIM"]["mean"] == pytest.approx(ssim_mean)
+
+
+def test_cli_writes_csv_and_json(folders, tmp_path):
+    pred, gt = folders
+    main(["--pred", str(pred), "--gt", str(gt), "--metrics", "SSIM", "IQA", "--out", str(tmp_path),
+          "--n-boot", "20"])
+    df = pd.read_csv(tmp_path / "per_video.csv")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(df["video"]) == {"ok", "longer_gt", "single", "size", "broken", "only_pred"}
+    assert set(summary) >= {"SSIM", "IQA", "missing_pred", "extra_pred", "status_counts"}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_without_gt_drops_gt_metrics(folders):
+    pred, _ = folders
+    r = evaluate_folders(pred, None, metrics=["SSIM", "IQA"], n_boot=10, progress=False)
+    assert r.summary["dropped_without_gt"] == ["SSIM"] and "IQA" in r.summary
+
+
+def test_registry_names():
+    assert set(registry.METRIC_TO_SCORER) == set(registry.METRIC_NAMES)
+    assert registry.scorer_groups(["Sync-D", "FID", "Glo"]) == ["FID", "Sync", "Motion"]
+    assert registry.SCORERS["Sync"].target == "metrics.sync:SyncScorer"
+    with pytest.raises(ValueError, match="--metrics"):
+        registry.scorer_groups(["FVD"])
