@@ -44,6 +44,22 @@ def _latest_children(client: MlflowClient, exp_id: str, name: str):
     return None, []
 
 
+def _json_param(params: dict, key: str):
+    """A list/dict param as logged by experiments.tracking.flatten (JSON), or None."""
+    v = params.get(key)
+    if v in (None, "None", "null", ""):
+        return None
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def _prefixed(params: dict, prefix: str) -> dict:
+    """A mapping that flatten() spread over dotted keys, gathered back."""
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
 def _cells(runs, metrics) -> dict[str, Cell]:
     out = {}
     for m in metrics:
@@ -68,9 +84,9 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
         return None
     finished = [k for k in kids if k.info.status == "FINISHED"]
     params = finished[0].data.params
-    metrics = json.loads(params.get("experiment.metrics", "[]"))
-    columns = json.loads(params.get("experiment.report.columns", "null") or "null") or {}
-    keep_rows = json.loads(params.get("experiment.report.paper_rows", "null") or "null")
+    metrics = _json_param(params, "experiment.metrics") or []
+    columns = _prefixed(params, "experiment.report.columns.") or _json_param(params, "experiment.report.columns") or {}
+    keep_rows = _json_param(params, "experiment.report.paper_rows")
     by_variant: dict[str, list] = defaultdict(list)
     order: list[str] = []
     for k in sorted(finished, key=lambda r: r.info.start_time):
@@ -86,8 +102,9 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     seeds = sorted({k.data.tags.get(SEED) for k in finished})
     data, scale = parent.data.tags.get("suite.data", "?"), parent.data.tags.get("suite.scale", "?")
     caption = params.get("experiment.description") or name
-    caption = f"{caption} Ours: data {data}, scale {scale}, seeds {', '.join(seeds)}."
-    paper_label = f"Paper ({params.get('experiment.report.paper_label') or table_csv})" if paper else "Paper"
+    caption = f"{caption.rstrip('. ')}. Ours: data {data}, scale {scale}, seeds {', '.join(seeds)}."
+    label = params.get("experiment.report.paper_label")
+    paper_label = f"Paper ({label if label not in (None, 'None', 'null', '') else table_csv})" if paper else "Paper"
     failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]
     if failed:
         caption += f" Failed variants (see MLflow): {', '.join(sorted(set(failed)))}."

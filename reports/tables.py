@@ -30,6 +30,10 @@ DIRECTION: dict[str, int] = {
 }
 
 
+# Decimals per metric where the papers print more than the default three (Loopy Table 3: Smo 0.9932).
+DECIMALS: dict[str, int] = {"Smo": 4, "Smooth": 4}
+
+
 @dataclass
 class Cell:
     mean: float
@@ -116,25 +120,31 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                 out[label][m] = "--" if latex else ""
                 continue
             c = r[m] if ours else Cell(r[m])
-            s = _fmt(c.mean, decimals)
+            d = DECIMALS.get(m, decimals)
+            s = _fmt(c.mean, d)
             if latex:
                 s = rf"\textbf{{{s}}}" if label == best else rf"\underline{{{s}}}" if label == second else s
                 if ours and c.half_width is not None:
-                    s += rf" {{\scriptsize $\pm$ {_fmt(c.half_width, decimals)}}}"
+                    s += rf" {{\scriptsize $\pm$ {_fmt(c.half_width, d)}}}"
                 if c.standin:
                     s += r"$^\dagger$"
             else:
                 s = f"**{s}**" if label == best else f"_{s}_" if label == second else s
                 if ours and c.half_width is not None:
-                    s += f" ± {_fmt(c.half_width, decimals)}"
+                    s += f" ± {_fmt(c.half_width, d)}"
                 if c.standin:
                     s += "†"
             out[label][m] = s
     return out
 
 
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\^{}", "~": r"\~{}", "&": r"\&", "%": r"\%",
+                   "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}"}
+
+
 def _escape(s: str) -> str:
-    return re.sub(r"([&%$#_{}])", r"\\\1", s)
+    """Plain text -> LaTeX text (labels and captions come from configs and may hold any character)."""
+    return re.sub(r"[\\^~&%$#_{}]", lambda m: _LATEX_SPECIALS[m.group()], s)
 
 
 def to_latex(t: Table) -> str:

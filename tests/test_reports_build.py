@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from experiments.tracking import Tracker
 from reports.build import build_reports
@@ -17,11 +18,11 @@ def _log(t: Tracker, experiment: str, rows: dict, seeds=(0,), fail=()):
             for seed in seeds:
                 cid = t.start(f"{label} [seed {seed}]", {"suite.kind": "variant", "suite.experiment": experiment,
                                                          "suite.variant": label, "suite.seed": seed}, pid)
-                t.log_params(cid, {"experiment.metrics": '["Sync-C", "Sync-D"]',
-                                   "experiment.report.columns": '{"Sync-C": "hdtf_Sync-C", "Sync-D": "hdtf_Sync-D"}',
-                                   "experiment.report.paper_rows": '["Loopy (Full)", "w/o TSM"]',
-                                   "experiment.report.paper_label": "HDTF, Table 3",
-                                   "experiment.description": "Known runs."})
+                # the config goes through the same flattening as a real run's
+                t.log_config(cid, OmegaConf.create({"experiment": {
+                    "metrics": ["Sync-C", "Sync-D"], "description": "Known runs with s*r^k & 50% _x_.",
+                    "report": {"columns": {"Sync-C": "hdtf_Sync-C", "Sync-D": "hdtf_Sync-D"},
+                               "paper_rows": ["Loopy (Full)", "w/o TSM"], "paper_label": "HDTF, Table 3"}}}))
                 summary = per_seed[seed] if isinstance(per_seed, dict) and seed in per_seed else per_seed
                 t.log_summary(cid, summary)
                 t.finish(cid, "FAILED" if label in fail else "FINISHED")
@@ -54,6 +55,13 @@ def test_table_from_store_marks_best_and_formats_ci(tmp_path):
     paper_full_row = tex.splitlines()[[i for i, ln in enumerate(tex.splitlines()) if ln.startswith("Loopy (Full) &")][0]]
     assert f"{full['hdtf_Sync-C']:.3f}" in paper_full_row and f"{full['hdtf_Sync-D']:.3f}" in paper_full_row
     assert "SadTalker" not in tex and r"\emph{Paper (HDTF, Table 3)}" in tex
+    assert r"s*r\^{}k \& 50\% \_x\_." in tex  # the caption is escaped, so the table compiles
+    import shutil
+    import subprocess
+
+    r = subprocess.run([shutil.which("pdflatex") or "pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                        "tsm_stride.tex"], cwd=tmp_path / "out", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-1500:]
     assert sorted(p.name for p in written) == sorted(
         ["tsm_stride.tex", "tsm_stride.md", "tsm_stride.csv", "tsm_stride.png", "index.md"])
 
