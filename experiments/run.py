@@ -41,8 +41,11 @@ def build_model(model_cfg: DictConfig):
     target = hydra.utils.get_class(model_cfg._target_)
     params = inspect.signature(target.__init__).parameters
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    drop = [k for k in RUNNER_MODEL_KEYS if k in model_cfg and not (k in params or takes_kwargs)]
-    cfg = OmegaConf.masked_copy(model_cfg, [k for k in model_cfg if k not in drop])
+    # resolve against the whole config first: interpolations like ${scale.image_size} point outside model
+    cfg = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    for k in RUNNER_MODEL_KEYS:
+        if k in cfg and not (k in params or takes_kwargs):
+            del cfg[k]
     return hydra.utils.instantiate(cfg, _convert_="all")
 
 
