@@ -35,6 +35,15 @@ PAPER_TABLE, SCALE, DATA, STATUS_MSG = "suite.paper_table", "suite.scale", "suit
 METRIC_PREFIX = "test/"
 
 
+def metric_key(name: str, suffix: str = "") -> str:
+    """MLflow key of a suite metric: ``SSIM@30`` -> ``test/SSIM_at_30`` (MLflow names refuse ``@``)."""
+    return f"{METRIC_PREFIX}{name.replace('@', '_at_')}{suffix}"
+
+
+def backbone_tag(name: str) -> str:
+    return f"backbone.{name.replace('@', '_at_')}"
+
+
 class TrackingUnavailable(RuntimeError):
     """The tracking store cannot be reached; raised before any training starts."""
 
@@ -140,9 +149,9 @@ class Tracker:
             for suffix, key in (("", "mean"), (".ci_low", "ci_low"), (".ci_high", "ci_high"), (".n", "n")):
                 v = s.get(key)
                 if v is not None and isinstance(v, (int, float)) and math.isfinite(float(v)):
-                    metrics.append(Metric(f"{METRIC_PREFIX}{name}{suffix}", float(v), ts, 0))
+                    metrics.append(Metric(metric_key(name, suffix), float(v), ts, 0))
             if s.get("backbone"):
-                tags.append(RunTag(f"backbone.{name}", str(s["backbone"])[:5000]))
+                tags.append(RunTag(backbone_tag(name), str(s["backbone"])[:5000]))
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
         if tags:

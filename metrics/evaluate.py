@@ -94,12 +94,15 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     dropped = []
     if gt_dir is None:
         dropped = [m for m in names if m in registry.GT_ONLY_METRICS
-                   or registry.SCORERS[registry.METRIC_TO_SCORER.get(m, m)].needs_gt]
+                   or registry.SCORERS[registry.group_of(m)].needs_gt]
         names = [m for m in names if m not in dropped]
     groups = registry.scorer_groups(names) if names else []
     # Every weight file is checked here, before any video is decoded; one error lists all missing.
     weights_table.check([k for g in groups for k in registry.SCORERS[g].weight_keys], weights, standin=standin)
     opts = {g: {**PRESETS[preset].get(g, {}), **(options or {}).get(g, {})} for g in groups}
+    at_frames = sorted({k for k in map(registry.frame_of, names) if k is not None})
+    if at_frames:  # SSIM@k asked for: the SSIM scorer adds those frames, and skips its mean unless SSIM is asked too
+        opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}
     scorers = {g: registry.build(g, weights, device=device, standin=standin, **opts[g]) for g in groups}
 
     rows, feats = [], {g: ([], []) for g in groups if scorers[g].kind == SET}
@@ -150,7 +153,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
 def _summarise(df, names, scorers, feats, n_boot, seed, progress) -> dict:
     summary = {}
     for name in names:
-        group = registry.METRIC_TO_SCORER[name]
+        group = registry.group_of(name)
         scorer = scorers[group]
         if scorer.kind == SET:
             fp, fg = feats[group]

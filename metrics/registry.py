@@ -7,6 +7,7 @@ DGlo, DExp). ``SCORERS`` maps a scorer group to ``"module:Class"``; every class 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 
 
@@ -41,14 +42,37 @@ METRIC_TO_SCORER = {m: group for group, e in SCORERS.items() for m in e.metrics}
 #: Metrics that compare with a ground-truth video even though their scorer does not need one.
 GT_ONLY_METRICS = {"DGlo", "DExp"}
 
+#: ``SSIM@k``: SSIM of the single frame number k (1-based) against the same ground-truth frame,
+#: the long-term consistency curve of MCDM Figure 5(b) (k = 30, 300, 1800, 3600, 7200).
+SSIM_AT = re.compile(r"^SSIM@([1-9][0-9]*)$")
+
+
+def frame_of(name: str) -> int | None:
+    """k of a metric name ``SSIM@k``, else None."""
+    m = SSIM_AT.match(name)
+    return int(m.group(1)) if m else None
+
+
+def group_of(name: str) -> str:
+    """The scorer group that yields metric ``name`` (a group name maps to itself)."""
+    if frame_of(name) is not None:
+        return "SSIM"
+    if name in METRIC_TO_SCORER:
+        return METRIC_TO_SCORER[name]
+    if name in SCORERS:
+        return name
+    raise ValueError(f"unknown metric name {name!r} (--metrics / experiment.metrics); "
+                     f"known: {', '.join(METRIC_NAMES)}, SSIM@k (frame k, 1-based)")
+
 
 def scorer_groups(metrics) -> list[str]:
     """Scorer groups needed for metric names (or group names), in registry order; unknown names raise."""
     metrics = list(metrics or METRIC_NAMES)
-    unknown = [m for m in metrics if m not in METRIC_TO_SCORER and m not in SCORERS]
+    unknown = [m for m in metrics if m not in METRIC_TO_SCORER and m not in SCORERS and frame_of(m) is None]
     if unknown:
-        raise ValueError(f"unknown metric name(s) {unknown} (--metrics / metrics.names); known: {', '.join(METRIC_NAMES)}")
-    wanted = {METRIC_TO_SCORER.get(m, m) for m in metrics}
+        raise ValueError(f"unknown metric name(s) {unknown} (--metrics / metrics.names); "
+                         f"known: {', '.join(METRIC_NAMES)}, SSIM@k (frame k, 1-based)")
+    wanted = {group_of(m) for m in metrics}
     return [g for g in SCORERS if g in wanted]
 
 
@@ -65,5 +89,6 @@ def builder(group: str):
     return lambda weights_cfg=None, **kw: build(group, weights_cfg, **kw)
 
 
-__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "ScorerEntry", "build", "builder",
+__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "SSIM_AT", "ScorerEntry", "build", "builder",
+           "frame_of", "group_of",
            "scorer_groups"]

@@ -45,7 +45,12 @@ def _to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 class SSIMScorer:
-    """Per-video metric ``SSIM``: mean over frames of the frame SSIM against the ground truth."""
+    """Per-video metric ``SSIM``: mean over frames of the frame SSIM against the ground truth.
+
+    ``at_frames=(30, 300, ...)`` adds ``SSIM@k``, the SSIM of frame number k alone (1-based, frame
+    index k - 1), for MCDM Figure 5(b); a video shorter than k frames gives no ``SSIM@k`` value
+    (the summary's ``n`` counts the videos that had one). ``mean=False`` skips the all-frame mean.
+    """
 
     name = "SSIM"
     metric_names = ("SSIM",)
@@ -53,8 +58,13 @@ class SSIMScorer:
     kind = PER_VIDEO
     backbone = "none (closed form)"
 
-    def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, batch: int = 16):
+    def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, batch: int = 16,
+                 at_frames=(), mean: bool = True):
         self.batch = batch
+        self.at_frames = sorted({int(k) for k in at_frames})
+        if any(k < 1 for k in self.at_frames):
+            raise ValueError(f"SSIM at_frames are 1-based frame numbers, got {self.at_frames}")
+        self.mean = mean
 
     def score_video(self, pred, gt=None) -> dict[str, float]:
         if gt is None:
@@ -63,9 +73,19 @@ class SSIMScorer:
         if p.shape[1:] != g.shape[1:]:
             raise VideoSkipped(f"frame size mismatch: pred {p.shape[2]}x{p.shape[1]} vs gt {g.shape[2]}x{g.shape[1]}")
         n = min(len(p), len(g))  # the evaluator notes length differences; compare the common prefix
-        vals = [ssim_frames(_to_tensor(p[i:i + self.batch]), _to_tensor(g[i:i + self.batch]))
-                for i in range(0, n, self.batch)]
-        return {"SSIM": float(torch.cat(vals).mean())}
+        out = {}
+        if self.mean:
+            vals = [ssim_frames(_to_tensor(p[i:i + self.batch]), _to_tensor(g[i:i + self.batch]))
+                    for i in range(0, n, self.batch)]
+            out["SSIM"] = float(torch.cat(vals).mean())
+        ks = [k for k in self.at_frames if k <= n]
+        if self.at_frames and not ks and not self.mean:
+            raise VideoSkipped(f"{n} frames: shorter than every requested SSIM@k frame {self.at_frames}")
+        if ks:
+            idx = [k - 1 for k in ks]
+            vals = ssim_frames(_to_tensor(p[idx]), _to_tensor(g[idx]))
+            out.update({f"SSIM@{k}": float(v) for k, v in zip(ks, vals)})
+        return out
 
 
 class SSIM(Metric):

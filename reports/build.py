@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from datamodules.video_io import atomic_path
-from experiments.tracking import EXPERIMENT, KIND, METRIC_PREFIX, SEED, VARIANT, resolve_uri
+from experiments.tracking import EXPERIMENT, KIND, SEED, VARIANT, backbone_tag, metric_key, resolve_uri
 from reports.tables import Cell, Table, paper_rows, to_frame, to_latex, to_markdown
 
 
@@ -63,14 +63,15 @@ def _prefixed(params: dict, prefix: str) -> dict:
 def _cells(runs, metrics) -> dict[str, Cell]:
     out = {}
     for m in metrics:
-        per_seed = [r for r in runs if f"{METRIC_PREFIX}{m}" in r.data.metrics]
+        key = metric_key(m)
+        per_seed = [r for r in runs if key in r.data.metrics]
         if not per_seed:
             continue
-        means = np.array([r.data.metrics[f"{METRIC_PREFIX}{m}"] for r in per_seed])
-        standin = any(r.data.tags.get(f"backbone.{m}", "").startswith("standin") for r in per_seed)
+        means = np.array([r.data.metrics[key] for r in per_seed])
+        standin = any(r.data.tags.get(backbone_tag(m), "").startswith("standin") for r in per_seed)
         if len(per_seed) == 1:
             d = per_seed[0].data.metrics
-            lo, hi = d.get(f"{METRIC_PREFIX}{m}.ci_low"), d.get(f"{METRIC_PREFIX}{m}.ci_high")
+            lo, hi = d.get(metric_key(m, ".ci_low")), d.get(metric_key(m, ".ci_high"))
         else:
             half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
             lo, hi = means.mean() - half, means.mean() + half
@@ -108,8 +109,17 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]
     if failed:
         caption += f" Failed variants (see MLflow): {', '.join(sorted(set(failed)))}."
+    plot = {k: _json_param({k: v}, k) for k, v in _prefixed(params, "experiment.plot.").items()}
+    x_values = {}
+    if plot.get("x") not in (None, "frame"):
+        for label in order:
+            v = by_variant[label][0].data.params.get(str(plot["x"]))
+            try:
+                x_values[label] = float(v)
+            except (TypeError, ValueError):
+                continue  # a variant without a numeric value of the key is left off the plot
     return Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper,
-                 paper_label=paper_label, ours_label="Ours")
+                 paper_label=paper_label, ours_label="Ours", plot=plot, x_values=x_values)
 
 
 def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "talking-portrait-suite",

@@ -1,8 +1,15 @@
-"""Figures from a :class:`reports.tables.Table`: one panel per metric, variants on the x axis.
+"""Figures from a :class:`reports.tables.Table`.
 
-Our values are bars with their 95% CI; the paper's value for the row of the same name, where
-the paper has one, is a marker on a second y axis (other data, other scale: shape, not level,
-is what compares).
+By default one panel per metric, variants on the x axis: our values are bars with their 95% CI;
+the paper's value for the row of the same name, where the paper has one, is a marker on a second
+y axis (other data, other scale: shape, not level, is what compares).
+
+An experiment whose config has ``plot: {kind: line, ...}`` gets a line plot instead, the form of
+the papers' figures:
+
+- ``x: frame``: metrics ``SSIM@k`` on a frame axis, one line per variant (MCDM Figure 5b);
+- ``x: <config key>`` (e.g. ``model.mta.alpha``): the metric ``y`` against that key's value in each
+  variant, with its 95% CI band (MCDM Figure 7).
 """
 
 from __future__ import annotations
@@ -15,10 +22,66 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from datamodules.video_io import atomic_path  # noqa: E402
+from metrics.registry import frame_of  # noqa: E402
 from reports.tables import Table, _header  # noqa: E402
 
 
 def plot_table(t: Table, path: str | Path) -> Path | None:
+    """The table's figure at ``path`` (PNG), or None when it has no value to plot."""
+    if t.plot.get("kind") == "line":
+        return plot_lines(t, path)
+    return _plot_bars(t, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
+def _err(cells) -> list[list[float]]:
+    return [[c.mean - c.ci_low if c.ci_low is not None else 0.0 for c in cells],
+            [c.ci_high - c.mean if c.ci_high is not None else 0.0 for c in cells]]
+
+
+def plot_lines(t: Table, path: str | Path) -> Path | None:
+    x = t.plot.get("x", "frame")
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    drawn = False
+    if x == "frame":
+        frames = sorted((frame_of(m), m) for m in t.metrics if frame_of(m) is not None)
+        for label, row in t.ours.items():
+            pts = [(k, row[m]) for k, m in frames if m in row]
+            if pts:
+                ax.errorbar([k for k, _ in pts], [c.mean for _, c in pts], yerr=_err([c for _, c in pts]),
+                            marker="o", capsize=3, label=label)
+                drawn = True
+        ax.set_xlabel("frame")
+        if frames and frames[-1][0] / frames[0][0] >= 50:
+            ax.set_xscale("log")  # the paper's frames 30 ... 7200 span more than two decades
+        ax.legend(fontsize=7)
+    else:
+        y = t.plot.get("y") or t.metrics[0]
+        pts = sorted((t.x_values[label], row[y]) for label, row in t.ours.items()
+                     if label in t.x_values and y in row)
+        if pts:
+            cells = [c for _, c in pts]
+            ax.errorbar([v for v, _ in pts], [c.mean for c in cells], yerr=_err(cells), marker="o", capsize=3,
+                        label="ours")
+            drawn = True
+        ax.set_xlabel(t.plot.get("xlabel") or x)
+    ax.set_ylabel(t.plot.get("ylabel") or _header(str(t.plot.get("y") or "SSIM"), latex=False))
+    ax.set_title(t.plot.get("title") or t.name, fontsize=9)
+    fig.tight_layout()
+    if not drawn:
+        plt.close(fig)
+        return None
+    return _save(fig, path)
+
+
+def _plot_bars(t: Table, path: str | Path) -> Path | None:
     metrics = [m for m in t.metrics if any(m in r for r in t.ours.values())]
     if not metrics:
         return None
@@ -51,8 +114,4 @@ def plot_table(t: Table, path: str | Path) -> Path | None:
         ax.axis("off")
     fig.suptitle(t.name, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)

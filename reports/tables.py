@@ -30,6 +30,13 @@ DIRECTION: dict[str, int] = {
 }
 
 
+
+
+def direction(metric: str) -> int:
+    """+1 / -1 / 0 of a metric; ``SSIM@k`` (one frame's SSIM, MCDM Figure 5b) ranks as SSIM."""
+    return DIRECTION.get(metric.split("@")[0] if metric.startswith("SSIM@") else metric, 0)
+
+
 # Decimals per metric where the papers print more than the default three (Loopy Table 3: Smo 0.9932).
 DECIMALS: dict[str, int] = {"Smo": 4, "Smooth": 4}
 
@@ -60,6 +67,10 @@ class Table:
     paper_label: str = "Paper"
     ours_label: str = "Ours"
     decimals: int = 3
+    #: ``experiment.plot`` of the config (``{kind: line, x: frame | <config key>, y: metric}``), if any
+    plot: dict = field(default_factory=dict)
+    #: per variant, the value of the config key ``plot.x`` (e.g. ``model.mta.alpha``)
+    x_values: dict[str, float] = field(default_factory=dict)
 
 
 def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
@@ -102,7 +113,7 @@ def _fmt(x: float, decimals: int) -> str:
 
 
 def _header(metric: str, latex: bool) -> str:
-    d = DIRECTION.get(metric, 0)
+    d = direction(metric)
     if latex:
         arrow = {1: r" $\uparrow$", -1: r" $\downarrow$"}.get(d, "")
         return metric.replace("_", r"\_") + arrow
@@ -114,7 +125,7 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
     out = {label: {} for label in rows}
     for m in metrics:
         means = {label: (r[m].mean if ours else r[m]) for label, r in rows.items() if m in r}
-        best, second = _rank(means, DIRECTION.get(m, 0))
+        best, second = _rank(means, direction(m))
         for label, r in rows.items():
             if m not in r:
                 out[label][m] = "--" if latex else ""

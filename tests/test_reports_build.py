@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from omegaconf import OmegaConf
 
 from experiments.tracking import Tracker
@@ -89,3 +90,79 @@ def test_only_the_newest_invocation_is_tabulated(tmp_path):
     build_reports(uri, "suite", tmp_path / "out")
     df = pd.read_csv(tmp_path / "out" / "again.csv")
     assert df[df.block == "Ours"]["Sync-C"].tolist() == [2.0]
+
+
+def _log_figure(t: Tracker, experiment: str, metrics: list, plot: dict, rows: dict[str, tuple[dict, dict]]):
+    """rows: label -> (variant overrides as nested config, summary)."""
+    with t.run(experiment, {"suite.kind": "parent", "suite.experiment": experiment}) as pid:
+        for label, (overrides, summary) in rows.items():
+            cid = t.start(label, {"suite.kind": "variant", "suite.experiment": experiment,
+                                  "suite.variant": label, "suite.seed": 0}, pid)
+            t.log_config(cid, OmegaConf.merge(OmegaConf.create(
+                {"experiment": {"metrics": metrics, "description": experiment, "plot": plot}}), overrides))
+            t.log_summary(cid, summary)
+            t.finish(cid)
+
+
+def test_ssim_at_frame_columns_and_line_plot(tmp_path):
+    """MCDM Figure 5(b): SSIM@k metrics survive MLflow's name rules and plot on a frame axis."""
+    from reports.build import table_for
+    from reports.plots import plot_table
+
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    metrics = ["SSIM@30", "SSIM@300", "SSIM@7200"]
+    _log_figure(t, "long_term", metrics, {"kind": "line", "x": "frame", "title": "Fig 5b"}, {
+        "w/o F_a": ({}, {m: _s(v, 0.01, "none (closed form)") for m, v in zip(metrics, (0.8, 0.6, 0.3))}),
+        "w/ F_a": ({}, {m: _s(v, 0.01, "none (closed form)") for m, v in zip(metrics, (0.8, 0.75, 0.7))}),
+    })
+    exp_id = t.client.get_experiment_by_name("suite").experiment_id
+    table = table_for(t.client, exp_id, "long_term")
+    assert table.metrics == metrics and table.plot == {"kind": "line", "x": "frame", "title": "Fig 5b"}
+    assert table.ours["w/ F_a"]["SSIM@7200"].mean == 0.7 and table.ours["w/o F_a"]["SSIM@300"].ci_low == 0.59
+    build_reports(uri, "suite", tmp_path / "out")
+    tex = (tmp_path / "out" / "long_term.tex").read_text()
+    row = {ln.split(" &")[0]: ln for ln in tex.splitlines() if " & " in ln}
+    assert r"SSIM@7200 $\uparrow$" in tex and r"\textbf{0.700}" in row[r"w/ F\_a"]
+    ax_lines = _plot_lines_of(table, tmp_path / "fig.png", plot_table)
+    assert sorted(ax_lines) == ["w/ F_a", "w/o F_a"]
+    assert ax_lines["w/ F_a"] == ([30, 300, 7200], [0.8, 0.75, 0.7])
+
+
+def test_line_plot_against_a_config_key(tmp_path):
+    """MCDM Figure 7: SSIM against model.mta.alpha, read from each variant's logged config."""
+    from reports.build import table_for
+    from reports.plots import plot_table
+
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    rows = {f"alpha = {a}": ({"model": {"mta": {"alpha": a}}}, {"SSIM": _s(0.5 + a / 10, 0.01, "none")})
+            for a in (0.5, 0.1, 0.9)}
+    _log_figure(t, "alpha", ["SSIM"], {"kind": "line", "x": "model.mta.alpha", "y": "SSIM"}, rows)
+    table = table_for(t.client, t.client.get_experiment_by_name("suite").experiment_id, "alpha")
+    assert table.x_values == {"alpha = 0.5": 0.5, "alpha = 0.1": 0.1, "alpha = 0.9": 0.9}
+    lines = _plot_lines_of(table, tmp_path / "fig.png", plot_table)
+    xs, ys = lines["ours"]
+    assert xs == [0.1, 0.5, 0.9] and ys == pytest.approx([0.51, 0.55, 0.59])
+
+
+def _plot_lines_of(table, path, plot_table) -> dict:
+    """Draw through plot_table and read back the data of each line (label -> (xs, ys))."""
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    real_close = plt.close
+
+    def grab(fig=None):
+        for ax in (fig.axes if fig is not None else []):
+            for c in ax.containers:  # one ErrorbarContainer per plotted series; lines[0] is its data line
+                ln = c.lines[0]
+                captured[c.get_label()] = ([float(v) for v in ln.get_xdata()], [float(v) for v in ln.get_ydata()])
+        real_close(fig)
+
+    plt.close = grab
+    try:
+        assert plot_table(table, path) == path and path.stat().st_size > 0
+    finally:
+        plt.close = real_close
+    return captured
