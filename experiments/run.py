@@ -33,7 +33,7 @@ from experiments.variants import Variant, expand
 log = logging.getLogger("experiments.run")
 
 # Keys of a model config that belong to the runner, not to the module's constructor.
-RUNNER_MODEL_KEYS = ("name", "stages")
+RUNNER_MODEL_KEYS = ("name", "stages", "inference_keys")
 
 
 def build_model(model_cfg: DictConfig):
@@ -72,6 +72,31 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
         trainer = make_trainer(variant.cfg, stage["max_steps"], logger)
         log.info("variant %r: stage %s, %d steps", variant.label, stage["name"], stage["max_steps"])
         trainer.fit(module, datamodule=datamodule)
+
+
+def training_signature(cfg: DictConfig) -> str:
+    """Everything that shapes the trained weights: model (less its ``inference_keys``), data, trainer,
+    scale, seed. Variants with the same signature differ only at sampling time (Loopy Table 7's
+    guidance grid, JoyVASA's lambda_c sweep) and share one training."""
+    import json
+
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in model.pop("inference_keys", None) or []:
+        *parents, leaf = str(key).split(".")
+        node = model
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    parts = {"seed": int(cfg.seed), "model": model,
+             **{k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "trainer", "scale") if k in cfg}}
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def load_weights(module, path: Path) -> None:
+    import torch
+
+    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
 
 
 def save_weights(module, path: Path) -> Path:
@@ -121,7 +146,10 @@ def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
     return result
 
 
-def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path) -> dict:
+def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path,
+                trained: dict[str, tuple[Path, str]] | None = None) -> dict:
+    """Train, sample and evaluate one variant. ``trained`` maps a :func:`training_signature` to the
+    checkpoint and run name of a variant of this invocation that already trained those weights."""
     import lightning.pytorch as pl
 
     cfg = variant.cfg
@@ -140,10 +168,23 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         module = build_model(cfg.model)
         summary: dict = {}
         if cfg.train:
-            train(variant, module, datamodule, tracker, run_id)
-            save_weights(module, out_dir / "last.ckpt")
+            sig = training_signature(cfg) if cfg.get("share_training", True) and trained is not None else None
+            if sig is not None and sig in trained:
+                ckpt, owner = trained[sig]
+                log.info("variant %r: same training as %r (differs in model.inference_keys only); loading %s",
+                         variant.run_name, owner, ckpt)
+                load_weights(module, ckpt)
+                if hasattr(module, "set_stage"):
+                    module.set_stage(stages_of(cfg)[-1]["name"])
+                if tracker:
+                    tracker.client.set_tag(run_id, "suite.trained_by", owner)
+            else:
+                train(variant, module, datamodule, tracker, run_id)
+                ckpt = save_weights(module, out_dir / "last.ckpt")
+                if sig is not None:
+                    trained[sig] = (ckpt, variant.run_name)
             if tracker:
-                tracker.client.set_tag(run_id, "suite.checkpoint", str((out_dir / "last.ckpt").resolve()))
+                tracker.client.set_tag(run_id, "suite.checkpoint", str(ckpt.resolve()))
         if cfg.sample:
             pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
             if tracker and cfg.logger.get("log_videos", True):
@@ -182,6 +223,7 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     parent_tags = {KIND: "parent", EXPERIMENT: cfg.experiment.name, PAPER_TABLE: cfg.experiment.get("paper_table"),
                    SCALE: cfg.scale.name, DATA: cfg.data.get("name"), "suite.command": _command_line()}
     t0 = time.time()
+    trained: dict[str, tuple[Path, str]] = {}
     with tracker.run(f"{cfg.experiment.name} ({cfg.scale.name})", parent_tags) as parent_id:
         tracker.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=False), "config.yaml")
         tracker.log_params(parent_id, {"experiment.name": cfg.experiment.name, "scale.name": cfg.scale.name,
@@ -191,7 +233,7 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         for variant in bar:
             bar.set_postfix_str(variant.run_name)
             try:
-                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root)
+                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained)
             except Exception as e:  # one broken variant must not take the others down
                 log.error("variant %r failed: %s", variant.run_name, e)
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}

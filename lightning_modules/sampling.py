@@ -20,6 +20,20 @@ def make_ddim(schedule: dict | None = None) -> DDIMScheduler:
     return DDIMScheduler(**{**SD15_SCHEDULE, **dict(schedule or {})})
 
 
+def diffusion_target(scheduler, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the denoiser regresses, by the scheduler's ``prediction_type`` (the same key DDIM reads
+    when sampling): ``epsilon`` the noise (SD 1.5 and the papers' Eq. 1), ``v_prediction``
+    alpha*eps - sigma*z0, ``sample`` z0 itself. Shapes of ``z0``; ``t`` is per leading item."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(z0, noise, t)
+    if kind == "sample":
+        return z0
+    raise ValueError(f"noise schedule prediction_type {kind!r} is not one of epsilon, v_prediction, sample")
+
+
 def cfg_combine(e_audio: torch.Tensor, e_ref: torch.Tensor, e_base: torch.Tensor, audio_ratio: float,
                 ref_ratio: float) -> torch.Tensor:
     """Loopy §3.4 multi-condition guidance:

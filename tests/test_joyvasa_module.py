@@ -128,13 +128,13 @@ def test_lightning_fit_runs_both_stages():
 
 
 def test_configs_compose_and_instantiate(compose):
-    import hydra
+    from experiments.run import build_model
 
     cfg = compose(["model=joyvasa"], with_test_configs=False)
     assert cfg.model.windows.w_cur == cfg.data.clip.num_frames == 25
     assert cfg.model.windows.w_pre == cfg.data.clip.num_motion_frames == 5
     assert [s.name for s in cfg.model.stages] == ["render", "motion"]
-    mod = hydra.utils.instantiate(cfg.model, _convert_="all")
+    mod = build_model(cfg.model)
     assert isinstance(mod, JoyVASAModule) and mod.layout.dim == 70 and len(mod.dit.decoder.layers) == 2
     paper = compose(["model=joyvasa", "scale=paper"], with_test_configs=False)
     assert (paper.model.dit.layers, paper.model.dit.heads, paper.model.dit.width) == (6, 8, 512)

@@ -86,6 +86,7 @@ def test_paper_scale_on_meta_device_has_sd15_shapes():
     model_cfg = OmegaConf.load(REPO / "experiments/configs/model/loopy.yaml")
     kwargs = OmegaConf.to_container(model_cfg, resolve=True)
     kwargs.pop("_target_")
+    kwargs.pop("inference_keys")  # runner-owned
     with torch.device("meta"):
         m = LoopyModule(**kwargs)
     counts = m.parameter_counts()

@@ -2,7 +2,13 @@
 
 import torch
 
-from lightning_modules.sampling import cfg_combine, ddim_sample, generate_long_video, make_ddim
+from lightning_modules.sampling import (
+    cfg_combine,
+    ddim_sample,
+    diffusion_target,
+    generate_long_video,
+    make_ddim,
+)
 from tests.loopy_tiny import tiny_module, wake_zero_inits
 
 
@@ -63,3 +69,25 @@ def test_long_generation_reuses_cached_reference_features():
     assert video.shape == (1, 10, 3, 32, 32) and video.abs().max() <= 1
     assert len(calls) == 3                          # ceil(10 / 4) clips -> one reference-net call each
     assert denoise == [3 * 4] * 9                   # 3 clips x 3 steps, CFG branches batched (3 x 4 frames)
+
+
+def test_diffusion_target_per_prediction_type():
+    """epsilon -> the noise; v -> sqrt(a)*eps - sqrt(1-a)*z0; sample -> z0; and DDIM inverts each exactly."""
+    import pytest
+
+    z0, noise = torch.randn(3, 4, 2, 2), torch.randn(3, 4, 2, 2)
+    t = torch.tensor([10, 500, 990])
+    for kind in ("epsilon", "v_prediction", "sample"):
+        sch = make_ddim({"prediction_type": kind})
+        a = sch.alphas_cumprod[t].view(-1, 1, 1, 1)
+        expected = {"epsilon": noise, "sample": z0, "v_prediction": a.sqrt() * noise - (1 - a).sqrt() * z0}[kind]
+        target = diffusion_target(sch, z0, noise, t)
+        torch.testing.assert_close(target, expected)
+        # a perfect prediction of that target lets one DDIM step (eta=0) to t=0-ish recover z0 exactly
+        zt = sch.add_noise(z0, noise, t)
+        for i in range(3):
+            sch.set_timesteps(1000)
+            x0 = sch.step(target[i:i + 1], int(t[i]), zt[i:i + 1]).pred_original_sample
+            torch.testing.assert_close(x0, z0[i:i + 1], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="prediction_type"):
+        diffusion_target(type("S", (), {"config": type("C", (), {"prediction_type": "flow"})()})(), z0, noise, t)

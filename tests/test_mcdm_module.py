@@ -151,3 +151,25 @@ def test_configs_compose_for_every_variant():
                 assert key.startswith("model."), (name, label, key)
                 assert OmegaConf.select(cfg, key[len("model."):]) is not None, (name, label, key)
                 OmegaConf.update(cfg, key[len("model."):], value)
+
+
+def test_paper_scale_on_meta_device_reports_parameter_counts(monkeypatch):
+    """scale=paper shapes (§4.1) without weights or memory: SD 1.5 U-Net + VAE, wav2vec2-base, CLIP ViT-L/14."""
+    for var in ("MCDM_SD15_PATH", "MCDM_WAV2VEC2_PATH", "MCDM_CLIP_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    kwargs = OmegaConf.to_container(OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml")),
+                                    resolve=True)
+    kwargs.pop("_target_")
+    kwargs.pop("inference_keys")  # runner-owned
+    with torch.device("meta"):
+        m = MCDMModule(**kwargs)
+    counts = m.parameter_counts()
+    # transformers builds wav2vec2's masked_spec_embed with torch.Tensor(), which ignores the device context
+    on_cpu = [n for n, p in m.named_parameters() if not p.is_meta]
+    assert on_cpu == ["audio_encoder.model.masked_spec_embed"], on_cpu
+    assert counts["unet"] == 859_520_964                                 # SD 1.5's U-Net, unchanged
+    assert counts["image_encoder_frozen"] == 303_966_208                # CLIP ViT-L/14 vision tower
+    assert counts["audio_encoder_frozen"] == 94_371_712                 # wav2vec2-base
+    assert counts["latent_codec_frozen"] == 83_653_863                  # SD 1.5 VAE
+    for part in ("archived_clip", "present_reference_attention", "memory_temporal_attention", "motion_prior"):
+        assert counts[part] > 1_000_000, counts

@@ -118,3 +118,33 @@ def test_sample_rejects_a_missing_portrait_naming_the_key(toy_run, tmp_path):
 
     with pytest.raises(FileNotFoundError, match="reference=PATH"):
         load_portrait(tmp_path / "nope.png", 32)
+
+
+def test_variants_differing_in_inference_keys_share_one_training(tmp_path):
+    """Loopy Table 7's guidance grid trains once: variants that change only model.inference_keys reuse
+    the first one's weights; a variant that changes training (lr) trains on its own."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.run import training_signature
+    from experiments.variants import expand
+    from tests.conftest import REPO, TEST_CONFIGS
+
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    overrides = ["ablation=toy_guidance", "trainer=cpu", "trainer.log_every_n_steps=1", f"paths.root_dir={tmp_path}", f"logger.tracking_uri={uri}",
+                 "eval.n_boot=50", "build_reports=false", f"hydra.searchpath=[file://{TEST_CONFIGS}]"]
+    with initialize_config_dir(str(REPO / "experiments" / "configs"), version_base="1.3"):
+        cfg = compose("run", overrides=overrides)
+    sig = {v.label: training_signature(v.cfg) for v in expand(cfg)}
+    assert sig["width 4"] == sig["width 8"] != sig["lr 0.1"]
+    results = run(cfg)
+    assert not any("error" in r for r in results.values()), results
+    c, runs = _runs(uri)
+    by = {r.data.tags["suite.variant"]: r for r in runs if r.data.tags.get("suite.kind") == "variant"}
+    trained = {k: bool(c.get_metric_history(r.info.run_id, "stage1-train/loss")) for k, r in by.items()}
+    assert trained == {"width 4": True, "width 8": False, "lr 0.1": True}
+    assert by["width 8"].data.tags["suite.trained_by"] == "width 4 [seed 0]"
+    assert "suite.trained_by" not in by["lr 0.1"].data.tags
+    assert by["width 8"].data.tags["suite.checkpoint"] == by["width 4"].data.tags["suite.checkpoint"]
+    # the same weights give the same samples, hence the same score
+    assert by["width 8"].data.metrics["test/SSIM"] == by["width 4"].data.metrics["test/SSIM"]
+    assert by["lr 0.1"].data.metrics["test/SSIM"] != by["width 4"].data.metrics["test/SSIM"]

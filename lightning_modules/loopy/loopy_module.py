@@ -22,7 +22,14 @@ from lightning_modules.loopy.condition_masks import ConditionMasks
 from lightning_modules.loopy.dual_unet import DualUNet
 from lightning_modules.loopy.motion_variance import expression_variance, head_movement_variance
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
-from lightning_modules.sampling import SD15_SCHEDULE, cfg_combine, ddim_sample, generate_long_video, make_ddim
+from lightning_modules.sampling import (
+    SD15_SCHEDULE,
+    cfg_combine,
+    ddim_sample,
+    diffusion_target,
+    generate_long_video,
+    make_ddim,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +211,12 @@ class LoopyModule(L.LightningModule):
                 lat = lat * keep.motion_latents.view(b, 1).to(lat.dtype)
         noise = torch.randn_like(z0)
         steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=z0.device)
-        zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1),
-                                            steps.repeat_interleave(z0.shape[1]))
-        eps = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
-        return F.mse_loss(eps, noise)  # Eq. 1
+        t_rep = steps.repeat_interleave(z0.shape[1])
+        zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
+        pred = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
+        # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets
+        target = diffusion_target(self.noise_scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
+        return F.mse_loss(pred, target.view_as(z0))
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)

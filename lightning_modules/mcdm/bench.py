@@ -36,6 +36,7 @@ def build_tiny(steps: int):
     cfg.sampling.steps = steps
     kw = OmegaConf.to_container(cfg, resolve=True)
     kw.pop("_target_")
+    kw.pop("inference_keys", None)  # runner-owned (experiments.run.training_signature)
     return MCDMModule(**kw).eval()
 
 
@@ -52,6 +53,7 @@ def paper_parameter_counts() -> dict[str, int]:
         OmegaConf.update(cfg, key, None)
     kw = OmegaConf.to_container(cfg, resolve=True)
     kw.pop("_target_")
+    kw.pop("inference_keys", None)  # runner-owned (experiments.run.training_signature)
     with torch.device("meta"):
         model = MCDMModule(**kw)
     return model.parameter_counts()

@@ -27,7 +27,7 @@ from lightning_modules.mcdm.denoising_unet import MCDMUNet
 from lightning_modules.mcdm.image_encoder import ClipImageEncoder
 from lightning_modules.mcdm.motion_encoders import MotionEncoders
 from lightning_modules.mcdm.motion_prior import PresentClipMotionPrior
-from lightning_modules.sampling import ddim_sample, make_ddim
+from lightning_modules.sampling import ddim_sample, diffusion_target, make_ddim
 
 log = logging.getLogger(__name__)
 STAGES = ("stage1", "stage2", "stage3")
@@ -200,8 +200,9 @@ class MCDMModule(L.LightningModule):
         ts = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=self.device)
         t_rep = ts.repeat_interleave(t)
         zt = self.scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
-        eps = self.unet(zt, t_rep, f_ac, f_pc.flatten(0, 1), t)
-        return F.mse_loss(eps, noise.flatten(0, 1))
+        pred = self.unet(zt, t_rep, f_ac, f_pc.flatten(0, 1), t)
+        # epsilon (SD 1.5); schedule.prediction_type switches to v or x0 targets
+        return F.mse_loss(pred, diffusion_target(self.scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep))
 
     def prior_loss(self, batch: dict) -> torch.Tensor:
         """Eq. 3 plus the encoders' reconstruction loss, on the samples that have landmarks."""
@@ -221,7 +222,8 @@ class MCDMModule(L.LightningModule):
         eps = self.motion_prior(xt, ts, feats, image, head_cond=x0[:, :, 0], guided=guided)
         weight = torch.ones_like(eps)
         weight[:, :, 0] = (~guided).view(b, 1, 1).to(eps.dtype)   # a clean landmark head token is no target
-        return (weight * (eps - noise) ** 2).sum() / weight.sum().clamp(min=1) + rec
+        target = diffusion_target(self.scheduler, x0, noise, ts)
+        return (weight * (eps - target) ** 2).sum() / weight.sum().clamp(min=1) + rec
 
     def training_step(self, batch, batch_idx):
         loss = self.prior_loss(batch) if self.stage == "stage2" else self.denoise_loss(batch)
