@@ -97,7 +97,8 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
         by_variant[label].append(k)
     ours = {label: _cells(by_variant[label], metrics) for label in order}
     table_csv = parent.data.tags.get("suite.paper_table") or None
-    paper = paper_rows(table_csv, columns, metrics) if table_csv else {}
+    scale = {k: float(v) for k, v in _prefixed(params, "experiment.report.paper_scale.").items()}
+    paper = paper_rows(table_csv, columns, metrics, scale) if table_csv else {}
     if keep_rows:
         paper = {k: v for k, v in paper.items() if k in keep_rows}
     seeds = sorted({k.data.tags.get(SEED) for k in finished})

@@ -74,11 +74,12 @@ class Table:
 
 
 def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
-               metrics: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+               metrics: Sequence[str] = (), scale: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
     """Rows of ``reports/paper/<table>.csv`` keyed by method, values for ``metrics``.
 
     ``columns`` maps our metric name to the CSV's column (e.g. ``Sync-C: hdtf_Sync-C``);
-    by default a metric reads the column of the same name.
+    by default a metric reads the column of the same name. ``scale`` multiplies a metric's paper
+    values into our units (JoyVASA prints IQA, VQA and Smooth in percent: ``{IQA: 0.01}``).
     """
     if not table:
         return {}
@@ -93,7 +94,7 @@ def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
         for m in metrics:
             col = (columns or {}).get(m, m)
             if col in df.columns and not pd.isna(row[col]):
-                vals[m] = float(row[col])
+                vals[m] = float(row[col]) * float((scale or {}).get(m, 1.0))
         label = str(row[key]) if key == "method" else ", ".join(f"{c}={row[c]}" for c in df.columns[:2])
         out[label] = vals
     return out
@@ -230,5 +231,5 @@ def to_markdown(t: Table) -> str:
         df = pd.DataFrame.from_dict(cells, orient="index")[t.metrics]
         df.columns = [_header(m, False) for m in t.metrics]
         df.index.name = label
-        parts.append(df.to_markdown() + "\n")
+        parts.append(df.to_markdown(disable_numparse=True) + "\n")  # keep our decimals
     return "\n".join(parts)

@@ -103,3 +103,13 @@ def test_tex_compiles_standalone_and_as_input(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     # the input file must hand control back to the paper instead of ending the document
     assert "AFTER-TABLE-REACHED" in r.stdout
+
+
+def test_paper_values_in_percent_are_scaled_into_our_units():
+    """JoyVASA Table 1 prints IQA/VQA/Smooth in percent; paper_scale 0.01 puts them beside our fractions."""
+    cols = {"IQA": "IQA_pct", "Smo": "Smooth_pct", "Sync-C": "Sync-C"}
+    rows = paper_rows("joyvasa_table1_celebvhq", cols, ["IQA", "Smo", "Sync-C"], {"IQA": 0.01, "Smo": 0.01})
+    assert rows["JoyVASA"] == pytest.approx({"IQA": 0.6897, "Smo": 0.996, "Sync-C": 4.85})
+    t = Table("t", "c", ["Smo"], {"ours": {"Smo": Cell(0.9992)}}, {"JoyVASA": {"Smo": rows["JoyVASA"]["Smo"]}})
+    md = to_markdown(t)
+    assert "0.9960" in md and "0.9992" in md  # four decimals kept (no number re-parsing by the writer)
