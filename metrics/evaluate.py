@@ -234,7 +234,7 @@ def main(argv=None) -> None:
                               n_boot=args.n_boot, seed=args.seed, standin=not args.no_standin,
                               options=_parse_options(args.opt), device=args.device, preset=args.preset)
     csv, js = write_result(result, args.out or args.pred)
-    for name in [m for m in registry.METRIC_NAMES if m in result.summary]:
+    for name in [k for k, v in result.summary.items() if isinstance(v, dict) and "mean" in v]:
         s = result.summary[name]
         print(f"{name:>7}: {s['mean']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}] n={s['n']} ({s['backbone']})")
     print(f"wrote {csv} and {js}")

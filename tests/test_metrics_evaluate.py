@@ -55,14 +55,16 @@ def test_bad_inputs_become_statuses(folders):
     assert s["SSIM"]["mean"] == pytest.approx(ssim_mean)
 
 
-def test_cli_writes_csv_and_json(folders, tmp_path):
+def test_cli_writes_csv_and_json(folders, tmp_path, capsys):
     pred, gt = folders
-    main(["--pred", str(pred), "--gt", str(gt), "--metrics", "SSIM", "IQA", "--out", str(tmp_path),
+    main(["--pred", str(pred), "--gt", str(gt), "--metrics", "SSIM", "IQA", "SSIM@1", "--out", str(tmp_path),
           "--n-boot", "20"])
+    printed = capsys.readouterr().out
+    assert all(f"{m}:" in printed for m in ("SSIM", "IQA", "SSIM@1"))
     df = pd.read_csv(tmp_path / "per_video.csv")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(df["video"]) == {"ok", "longer_gt", "single", "size", "broken", "only_pred"}
-    assert set(summary) >= {"SSIM", "IQA", "missing_pred", "extra_pred", "status_counts"}
+    assert set(summary) >= {"SSIM", "IQA", "SSIM@1", "missing_pred", "extra_pred", "status_counts"}
     assert not list(tmp_path.glob(".*.tmp"))
 
 
