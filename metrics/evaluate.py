@@ -2,6 +2,7 @@
 
     python -m metrics.evaluate --pred DIR [--gt DIR] [--metrics FID SSIM ...] [--out DIR]
         [--weights KEY=PATH ...] [--no-standin] [--preset tiny|paper] [--opt FID.max_frames=8 ...]
+        [--system NAME --experiment TABLE]   # log another system's videos as a baseline row of TABLE
 
 Videos are paired by file stem. Every pretrained file is checked before any video is decoded.
 Each video gets a row in ``per_video.csv`` with its per-video metrics and a ``status``: ``ok`` or
@@ -229,7 +230,15 @@ def main(argv=None) -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--system", default=None,
+                    help="log the scores to MLflow as a baseline row of this name (e.g. Hallo); needs --experiment")
+    ap.add_argument("--experiment", default=None,
+                    help="the ablation/table whose report shows the row (e.g. loopy_celebvhq)")
+    ap.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
+    ap.add_argument("--mlflow-experiment", default="talking-portrait-suite")
     args = ap.parse_args(argv)
+    if bool(args.system) != bool(args.experiment):
+        ap.error("--system and --experiment go together: the system's name and the table it joins")
     result = evaluate_folders(args.pred, args.gt, args.metrics, _key_values(args.weights, "--weights"),
                               n_boot=args.n_boot, seed=args.seed, standin=not args.no_standin,
                               options=_parse_options(args.opt), device=args.device, preset=args.preset)
@@ -238,6 +247,29 @@ def main(argv=None) -> None:
         s = result.summary[name]
         print(f"{name:>7}: {s['mean']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}] n={s['n']} ({s['backbone']})")
     print(f"wrote {csv} and {js}")
+    if args.system:
+        run_id = log_baseline(result, args.system, args.experiment, args.pred, (csv, js), args.tracking_uri,
+                              args.mlflow_experiment)
+        print(f"logged {args.system!r} as a baseline of {args.experiment!r}: MLflow run {run_id}")
+
+
+def log_baseline(result: EvalResult, system: str, experiment: str, pred_dir, files=(), tracking_uri: str | None = None,
+                 mlflow_experiment: str = "talking-portrait-suite") -> str:
+    """Log another system's scores as a baseline run; ``reports.build`` puts it in ``experiment``'s table.
+
+    Tags: ``suite.kind=baseline``, ``suite.experiment``, ``suite.system``; metrics as a variant's
+    (``test/<metric>`` with its CI). A newer baseline run of the same system replaces the older in the table.
+    """
+    from experiments.tracking import EXPERIMENT, KIND, Tracker
+
+    tracker = Tracker(tracking_uri, mlflow_experiment)
+    with tracker.run(f"{system} (baseline)", {KIND: "baseline", EXPERIMENT: experiment, "suite.system": system,
+                                              "suite.pred_dir": str(Path(pred_dir).resolve()),
+                                              "suite.preset": result.summary.get("preset")}) as run_id:
+        tracker.log_summary(run_id, result.summary)
+        for f in files:
+            tracker.log_artifact(run_id, f, "eval")
+    return run_id
 
 
 if __name__ == "__main__":

@@ -79,6 +79,17 @@ def _cells(runs, metrics) -> dict[str, Cell]:
     return out
 
 
+def _baselines(client: MlflowClient, exp_id: str, name: str) -> dict:
+    """Newest finished baseline run per system for experiment ``name`` (``metrics.evaluate --system``)."""
+    runs = client.search_runs([exp_id], f"tags.`{KIND}` = 'baseline' and tags.`{EXPERIMENT}` = '{name}' "
+                               "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                               max_results=1000)
+    out: dict = {}
+    for r in runs:
+        out.setdefault(r.data.tags.get("suite.system", r.info.run_name), r)
+    return dict(sorted(out.items()))
+
+
 def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     parent, kids = _latest_children(client, exp_id, name)
     if parent is None:
@@ -96,6 +107,10 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
             order.append(label)
         by_variant[label].append(k)
     ours = {label: _cells(by_variant[label], metrics) for label in order}
+    baselines = _baselines(client, exp_id, name)
+    for system, run in baselines.items():
+        # other systems' videos scored by the same metric code: ranked with our variants
+        ours[system if system not in ours else f"{system} (baseline)"] = _cells([run], metrics)
     table_csv = parent.data.tags.get("suite.paper_table") or None
     scale = {k: float(v) for k, v in _prefixed(params, "experiment.report.paper_scale.").items()}
     paper = paper_rows(table_csv, columns, metrics, scale) if table_csv else {}
@@ -107,6 +122,8 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     caption = f"{caption.rstrip('. ')}. Ours: data {data}, scale {scale}, seeds {', '.join(seeds)}."
     label = params.get("experiment.report.paper_label")
     paper_label = f"Paper ({label if label not in (None, 'None', 'null', '') else table_csv})" if paper else "Paper"
+    if baselines:
+        caption += f" Baselines scored with the same metric code on their own videos: {', '.join(baselines)}."
     failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]
     if failed:
         caption += f" Failed variants (see MLflow): {', '.join(sorted(set(failed)))}."

@@ -166,3 +166,36 @@ def _plot_lines_of(table, path, plot_table) -> dict:
     finally:
         plt.close = real_close
     return captured
+
+
+def test_baseline_system_scored_by_the_cli_joins_the_table(tmp_path):
+    """`metrics.evaluate --system Hallo --experiment tsm_stride` logs a baseline run; the table shows it
+    among our rows (same metric code, same test videos), newest run per system, named in the caption."""
+    import numpy as np
+
+    from datamodules.video_io import write_video
+    from metrics.evaluate import main as evaluate_main
+
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    _log_figure(t, "tsm_stride", ["SSIM"], {}, {"Loopy (Full)": ({}, {"SSIM": _s(0.5, 0.1, "none")})})
+    rng = np.random.default_rng(0)
+    for d in ("gt", "hallo", "old"):
+        (tmp_path / d).mkdir()
+    gt = np.repeat(np.repeat(rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8), 4, axis=1), 4, axis=2)
+    write_video(tmp_path / "gt" / "clip0.mp4", gt, fps=25)
+    write_video(tmp_path / "hallo" / "clip0.mp4", gt, fps=25)
+    common = ["--gt", str(tmp_path / "gt"), "--metrics", "SSIM", "--n-boot", "20", "--tracking-uri", uri,
+              "--mlflow-experiment", "suite", "--experiment", "tsm_stride"]
+    # an older run of the same system is superseded by the newer one
+    write_video(tmp_path / "old" / "clip0.mp4", 255 - gt, fps=25)
+    evaluate_main(["--pred", str(tmp_path / "old"), "--system", "Hallo", *common])
+    evaluate_main(["--pred", str(tmp_path / "hallo"), "--system", "Hallo", *common])
+    with pytest.raises(SystemExit):
+        evaluate_main(["--pred", str(tmp_path / "hallo"), "--system", "Hallo"])  # no --experiment
+    from reports.build import table_for
+
+    table = table_for(t.client, t.client.get_experiment_by_name("suite").experiment_id, "tsm_stride")
+    assert list(table.ours) == ["Loopy (Full)", "Hallo"]
+    assert table.ours["Hallo"]["SSIM"].mean > 0.9  # the newer run (identical videos), not the inverted one
+    assert "Baselines scored with the same metric code on their own videos: Hallo." in table.caption
