@@ -24,7 +24,16 @@ from scipy import stats
 
 from datamodules.video_io import atomic_path
 from experiments.tracking import EXPERIMENT, KIND, SEED, VARIANT, backbone_tag, metric_key, resolve_uri
-from reports.tables import Cell, Table, paper_rows, to_frame, to_latex, to_markdown
+from reports.tables import (
+    Cell,
+    Table,
+    orderings,
+    paper_rows,
+    to_delta_markdown,
+    to_frame,
+    to_latex,
+    to_markdown,
+)
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -169,8 +178,14 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
         png = plot_table(t, out / f"{name}.png")
         if png:
             written.append(png)
+        delta = ""
+        if t.paper:
+            written.append(_write_text(out / f"{name}.delta.md", to_delta_markdown(t)))
+            pairs = orderings(t)
+            delta = f", [paper vs ours]({name}.delta.md)" + (
+                f" (orderings reproduced: {sum(p.agrees for p in pairs)}/{len(pairs)})" if pairs else "")
         index.append(f"- **{name}**: [{name}.tex]({name}.tex), [{name}.csv]({name}.csv), [{name}.md]({name}.md)"
-                     + (f", [{name}.png]({name}.png)" if png else ""))
+                     + (f", [{name}.png]({name}.png)" if png else "") + delta)
     if written:
         written.append(_write_text(out / "index.md", "\n".join(index) + "\n"))
     return written

@@ -233,3 +233,59 @@ def to_markdown(t: Table) -> str:
         df.index.name = label
         parts.append(df.to_markdown(disable_numparse=True) + "\n")  # keep our decimals
     return "\n".join(parts)
+
+
+@dataclass
+class Ordering:
+    """One pair of rows on one metric: does our ordering agree with the paper's?"""
+
+    metric: str
+    better: str          # the row the paper ranks better
+    worse: str
+    paper: tuple[float, float]
+    ours: tuple[float, float]
+
+    @property
+    def agrees(self) -> bool:
+        d = direction(self.metric)
+        return d * (self.ours[0] - self.ours[1]) > 0
+
+
+def orderings(t: Table) -> list[Ordering]:
+    """Every pair of rows that the paper and we both report, per ranked metric, oriented so that
+    ``better`` is the paper's better row (ties in the paper are left out: nothing to reproduce)."""
+    out = []
+    for m in t.metrics:
+        if direction(m) == 0:
+            continue
+        labels = [k for k in t.ours if m in t.ours[k] and m in t.paper.get(k, {})]
+        for i, a in enumerate(labels):
+            for b in labels[i + 1:]:
+                if t.paper[a][m] == t.paper[b][m]:
+                    continue
+                hi, lo = (a, b) if direction(m) * (t.paper[a][m] - t.paper[b][m]) > 0 else (b, a)
+                out.append(Ordering(m, hi, lo, (t.paper[hi][m], t.paper[lo][m]),
+                                    (t.ours[hi][m].mean, t.ours[lo][m].mean)))
+    return out
+
+
+def to_delta_markdown(t: Table) -> str:
+    """Paper vs ours: each value beside the paper's, and which of the paper's orderings we reproduce."""
+    pairs = orderings(t)
+    parts = [f"### {t.name}: paper vs ours\n"]
+    rows = []
+    for label, r in t.ours.items():
+        for m in t.metrics:
+            if m in r and m in t.paper.get(label, {}):
+                d = DECIMALS.get(m, t.decimals)
+                rows.append({"row": label, "metric": m, "ours": _fmt(r[m].mean, d), "paper": _fmt(t.paper[label][m], d)})
+    if not rows:
+        return parts[0] + "\nNo row of ours has a paper value to compare with.\n"
+    parts.append(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n")
+    if pairs:
+        agree = sum(p.agrees for p in pairs)
+        parts.append(f"Orderings reproduced: **{agree}/{len(pairs)}** pairs of rows (paper's better row first):\n")
+        parts.append(pd.DataFrame([{"metric": p.metric, "paper: better > worse": f"{p.better} > {p.worse}",
+                                    "ours agree": "yes" if p.agrees else "no"} for p in pairs])
+                     .to_markdown(index=False, disable_numparse=True) + "\n")
+    return "\n".join(parts)

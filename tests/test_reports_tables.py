@@ -113,3 +113,24 @@ def test_paper_values_in_percent_are_scaled_into_our_units():
     t = Table("t", "c", ["Smo"], {"ours": {"Smo": Cell(0.9992)}}, {"JoyVASA": {"Smo": rows["JoyVASA"]["Smo"]}})
     md = to_markdown(t)
     assert "0.9960" in md and "0.9992" in md  # four decimals kept (no number re-parsing by the writer)
+
+
+def test_orderings_compare_each_pair_with_the_papers_direction():
+    from reports.tables import orderings, to_delta_markdown
+
+    paper = {"Full": {"Sync-C": 8.0, "FID": 30.0, "Glo": 1.0}, "w/o TSM": {"Sync-C": 7.0, "FID": 31.0, "Glo": 2.0},
+             "w/o A2L": {"Sync-C": 7.5, "FID": 30.0}}
+    ours = {"Full": {"Sync-C": Cell(0.5), "FID": Cell(2.0), "Glo": Cell(3.0)},
+            "w/o TSM": {"Sync-C": Cell(0.7), "FID": Cell(3.0), "Glo": Cell(1.0)},
+            "w/o A2L": {"Sync-C": Cell(0.4), "FID": Cell(9.0)},
+            "extra": {"Sync-C": Cell(9.9)}}                     # no paper value: not compared
+    t = Table("t", "c", ["Sync-C", "FID", "Glo"], ours, paper)
+    got = {(o.metric, o.better, o.worse): o.agrees for o in orderings(t)}
+    # Sync-C (higher better): paper Full > w/o A2L > w/o TSM; ours w/o TSM 0.7 > Full 0.5 > w/o A2L 0.4
+    # FID (lower better): paper Full < w/o TSM, Full = w/o A2L (tie: skipped), w/o A2L < w/o TSM
+    # Glo has no direction: never ranked
+    assert got == {("Sync-C", "Full", "w/o TSM"): False, ("Sync-C", "Full", "w/o A2L"): True,
+                   ("Sync-C", "w/o A2L", "w/o TSM"): False,
+                   ("FID", "Full", "w/o TSM"): True, ("FID", "w/o A2L", "w/o TSM"): False}
+    md = to_delta_markdown(t)
+    assert "Orderings reproduced: **2/5**" in md and "| Full > w/o TSM" in md
