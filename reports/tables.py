@@ -244,6 +244,8 @@ class Ordering:
     worse: str
     paper: tuple[float, float]
     ours: tuple[float, float]
+    #: our two 95% intervals do not overlap (a conservative sign of a real difference)
+    separated: bool = False
 
     @property
     def agrees(self) -> bool:
@@ -264,8 +266,10 @@ def orderings(t: Table) -> list[Ordering]:
                 if t.paper[a][m] == t.paper[b][m]:
                     continue
                 hi, lo = (a, b) if direction(m) * (t.paper[a][m] - t.paper[b][m]) > 0 else (b, a)
-                out.append(Ordering(m, hi, lo, (t.paper[hi][m], t.paper[lo][m]),
-                                    (t.ours[hi][m].mean, t.ours[lo][m].mean)))
+                ch, cl = t.ours[hi][m], t.ours[lo][m]
+                sep = None not in (ch.ci_low, ch.ci_high, cl.ci_low, cl.ci_high) and (
+                    ch.ci_low > cl.ci_high or cl.ci_low > ch.ci_high)
+                out.append(Ordering(m, hi, lo, (t.paper[hi][m], t.paper[lo][m]), (ch.mean, cl.mean), sep))
     return out
 
 
@@ -284,8 +288,11 @@ def to_delta_markdown(t: Table) -> str:
     parts.append(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n")
     if pairs:
         agree = sum(p.agrees for p in pairs)
-        parts.append(f"Orderings reproduced: **{agree}/{len(pairs)}** pairs of rows (paper's better row first):\n")
+        sep = sum(p.agrees and p.separated for p in pairs)
+        parts.append(f"Orderings reproduced: **{agree}/{len(pairs)}** pairs of rows, {sep} of them with our 95% "
+                     "intervals apart (paper's better row first):\n")
         parts.append(pd.DataFrame([{"metric": p.metric, "paper: better > worse": f"{p.better} > {p.worse}",
-                                    "ours agree": "yes" if p.agrees else "no"} for p in pairs])
+                                    "ours agree": "yes" if p.agrees else "no",
+                                    "our CIs separate": "yes" if p.separated else "no"} for p in pairs])
                      .to_markdown(index=False, disable_numparse=True) + "\n")
     return "\n".join(parts)

@@ -120,8 +120,8 @@ def test_orderings_compare_each_pair_with_the_papers_direction():
 
     paper = {"Full": {"Sync-C": 8.0, "FID": 30.0, "Glo": 1.0}, "w/o TSM": {"Sync-C": 7.0, "FID": 31.0, "Glo": 2.0},
              "w/o A2L": {"Sync-C": 7.5, "FID": 30.0}}
-    ours = {"Full": {"Sync-C": Cell(0.5), "FID": Cell(2.0), "Glo": Cell(3.0)},
-            "w/o TSM": {"Sync-C": Cell(0.7), "FID": Cell(3.0), "Glo": Cell(1.0)},
+    ours = {"Full": {"Sync-C": Cell(0.5), "FID": Cell(2.0, 1.5, 2.5), "Glo": Cell(3.0)},
+            "w/o TSM": {"Sync-C": Cell(0.7), "FID": Cell(3.0, 2.6, 3.4), "Glo": Cell(1.0)},
             "w/o A2L": {"Sync-C": Cell(0.4), "FID": Cell(9.0)},
             "extra": {"Sync-C": Cell(9.9)}}                     # no paper value: not compared
     t = Table("t", "c", ["Sync-C", "FID", "Glo"], ours, paper)
@@ -132,5 +132,8 @@ def test_orderings_compare_each_pair_with_the_papers_direction():
     assert got == {("Sync-C", "Full", "w/o TSM"): False, ("Sync-C", "Full", "w/o A2L"): True,
                    ("Sync-C", "w/o A2L", "w/o TSM"): False,
                    ("FID", "Full", "w/o TSM"): True, ("FID", "w/o A2L", "w/o TSM"): False}
+    sep = {(o.metric, o.better, o.worse) for o in orderings(t) if o.separated}
+    assert sep == {("FID", "Full", "w/o TSM")}  # the only pair with both intervals, and they do not overlap
     md = to_delta_markdown(t)
-    assert "Orderings reproduced: **2/5**" in md and "| Full > w/o TSM" in md
+    assert "Orderings reproduced: **2/5** pairs of rows, 1 of them with our 95% intervals apart" in md
+    assert "| Full > w/o TSM" in md
