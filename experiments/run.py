@@ -16,6 +16,7 @@ Examples::
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import shlex
@@ -27,7 +28,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
+from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
 
 log = logging.getLogger("experiments.run")
@@ -158,7 +159,7 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
-            "suite.model": cfg.model.get("name")}
+            "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
     run_id = tracker.start(variant.run_name, tags, parent_id) if tracker else None
     try:
         if tracker:

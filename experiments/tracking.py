@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 KIND, EXPERIMENT, VARIANT, SEED = "suite.kind", "suite.experiment", "suite.variant", "suite.seed"
 PAPER_TABLE, SCALE, DATA, STATUS_MSG = "suite.paper_table", "suite.scale", "suite.data", "suite.error"
+OVERRIDES = "suite.overrides"  # a variant's overrides as JSON; "{}" marks the full model
 METRIC_PREFIX = "test/"
 
 

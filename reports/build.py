@@ -15,15 +15,27 @@ import argparse
 import json
 import math
 import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from datamodules.video_io import atomic_path
-from experiments.tracking import EXPERIMENT, KIND, SEED, VARIANT, backbone_tag, metric_key, resolve_uri
+from experiments.tracking import (
+    EXPERIMENT,
+    KIND,
+    OVERRIDES,
+    SEED,
+    VARIANT,
+    backbone_tag,
+    metric_key,
+    resolve_uri,
+)
+from metrics.bootstrap import paired_bootstrap
 from reports.tables import (
     Cell,
     Table,
@@ -99,6 +111,43 @@ def _baselines(client: MlflowClient, exp_id: str, name: str) -> dict:
     return dict(sorted(out.items()))
 
 
+def _per_video(client: MlflowClient, runs) -> pd.DataFrame:
+    """The per-video scores of ``runs`` (their ``eval/per_video.csv`` artifacts), keyed by video and seed."""
+    frames = []
+    for r in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = client.download_artifacts(r.info.run_id, "eval/per_video.csv", tmp)
+            except Exception:  # a run without the artifact (older runs, failed evaluation) adds nothing
+                continue
+            df = pd.read_csv(path)
+        df["seed"] = r.data.tags.get(SEED, "0")
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["video", "seed"])
+
+
+def mark_significant(client: MlflowClient, t: Table, by_variant: dict, n_boot: int = 2000) -> None:
+    """Flag each cell whose per-video scores differ from the reference row's (paired bootstrap over the
+    test videos x seeds both rows scored, 95%). Set metrics (FID, FVD, E-FID) have no per-video score."""
+    if t.reference_row not in by_variant:
+        return
+    ref = _per_video(client, by_variant[t.reference_row])
+    for label, runs in by_variant.items():
+        if label == t.reference_row:
+            continue
+        other = _per_video(client, runs)
+        both = ref.merge(other, on=["video", "seed"], suffixes=("_ref", "_row"))
+        for m in t.metrics:
+            if f"{m}_ref" not in both.columns or f"{m}_row" not in both.columns or m not in t.ours[label]:
+                continue
+            a = pd.to_numeric(both[f"{m}_ref"], errors="coerce").to_numpy()
+            b = pd.to_numeric(both[f"{m}_row"], errors="coerce").to_numpy()
+            if int((np.isfinite(a) & np.isfinite(b)).sum()) < 2:
+                continue
+            r = paired_bootstrap(a, b, n_boot=n_boot, seed=0)
+            t.ours[label][m].significant = r["ci_low"] > 0 or r["ci_high"] < 0
+
+
 def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     parent, kids = _latest_children(client, exp_id, name)
     if parent is None:
@@ -145,8 +194,13 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
                 x_values[label] = float(v)
             except (TypeError, ValueError):
                 continue  # a variant without a numeric value of the key is left off the plot
-    return Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper,
-                 paper_label=paper_label, ours_label="Ours", plot=plot, x_values=x_values)
+    ref = params.get("experiment.report.reference_row")
+    if ref in (None, "None", "null", ""):  # the full model: the variant that overrides nothing
+        ref = next((lb for lb in order if by_variant[lb][0].data.tags.get(OVERRIDES) == "{}"), None)
+    table = Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper, paper_label=paper_label,
+                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref)
+    mark_significant(client, table, {lb: by_variant[lb] for lb in order})
+    return table
 
 
 def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "talking-portrait-suite",

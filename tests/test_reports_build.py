@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -203,3 +205,37 @@ def test_baseline_system_scored_by_the_cli_joins_the_table(tmp_path):
     assert list(table.ours) == ["Loopy (Full)", "Hallo"]
     assert table.ours["Hallo"]["SSIM"].mean > 0.9  # the newer run (identical videos), not the inverted one
     assert "Baselines scored with the same metric code on their own videos: Hallo." in table.caption
+
+
+def test_significance_marks_rows_that_differ_from_the_full_model(tmp_path):
+    """Paired bootstrap over the videos both rows scored: a clear drop is marked, a zero-mean wobble is not."""
+    import numpy as np
+
+    from reports.build import build_reports, table_for
+
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    videos = [f"v{i}" for i in range(10)]
+    base = np.linspace(0.6, 0.9, 10)
+    wobble = np.array([0.02, -0.02] * 5)  # paired differences of mean exactly 0
+    rows = {"w/o X": ({"model.x": False}, base - 0.3), "w/o Y": ({"model.y": False}, base + wobble), "Full": ({}, base)}
+    with t.run("sig", {"suite.kind": "parent", "suite.experiment": "sig"}) as pid:
+        for label, (overrides, ssim) in rows.items():
+            cid = t.start(label, {"suite.kind": "variant", "suite.experiment": "sig", "suite.variant": label,
+                                  "suite.seed": 0, "suite.overrides": json.dumps(overrides, sort_keys=True)}, pid)
+            t.log_config(cid, OmegaConf.create({"experiment": {"metrics": ["SSIM"], "description": "sig"}}))
+            t.log_summary(cid, {"SSIM": _s(float(ssim.mean()), 0.05, "none")})
+            csv = tmp_path / label.replace("/", "_") / "per_video.csv"
+            csv.parent.mkdir()
+            pd.DataFrame({"video": videos, "SSIM": ssim, "status": "ok"}).to_csv(csv, index=False)
+            t.log_artifact(cid, csv, "eval")
+            t.finish(cid)
+    table = table_for(t.client, t.client.get_experiment_by_name("suite").experiment_id, "sig")
+    assert table.reference_row == "Full"
+    assert table.ours["w/o X"]["SSIM"].significant and not table.ours["w/o Y"]["SSIM"].significant
+    assert not table.ours["Full"]["SSIM"].significant
+    build_reports(uri, "suite", tmp_path / "out")
+    tex = (tmp_path / "out" / "sig.tex").read_text()
+    row = {ln.split(" &")[0]: ln for ln in tex.splitlines() if " & " in ln}
+    assert "$^{*}$" in row["w/o X"] and "$^{*}$" not in row["w/o Y"]
+    assert r"Differs from Full at the 95\% level (paired bootstrap" in tex
