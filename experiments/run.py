@@ -60,16 +60,26 @@ def make_trainer(cfg: DictConfig, max_steps: int, logger=None, callbacks=()):
                                    callbacks=list(callbacks))
 
 
-def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None) -> None:
+def _stage_logger(tracker: Tracker, run_id: str, prefix: str, experiment_name: str):
+    """Lightning's MLflow logger on the variant's run, minus its ``finalize``: that would mark the run
+    FINISHED after each stage's ``fit``, before sampling and evaluation, and a table built meanwhile
+    would take a half-done variant for a finished one. The runner sets the status itself."""
     from lightning.pytorch.loggers import MLFlowLogger
 
+    class RunOwnedMLFlowLogger(MLFlowLogger):
+        def finalize(self, status: str = "success") -> None:
+            pass
+
+    return RunOwnedMLFlowLogger(tracking_uri=tracker.uri, run_id=run_id, prefix=prefix, experiment_name=experiment_name)
+
+
+def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None) -> None:
     for stage in stages_of(variant.cfg):
         if hasattr(module, "set_stage"):
             module.set_stage(stage["name"])
         logger = None
         if tracker is not None and run_id is not None:
-            logger = MLFlowLogger(tracking_uri=tracker.uri, run_id=run_id, prefix=stage["name"],
-                                  experiment_name=variant.cfg.logger.experiment_name)
+            logger = _stage_logger(tracker, run_id, stage["name"], variant.cfg.logger.experiment_name)
         trainer = make_trainer(variant.cfg, stage["max_steps"], logger)
         log.info("variant %r: stage %s, %d steps", variant.label, stage["name"], stage["max_steps"])
         trainer.fit(module, datamodule=datamodule)

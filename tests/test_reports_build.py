@@ -66,7 +66,10 @@ def test_table_from_store_marks_best_and_formats_ci(tmp_path):
                         "tsm_stride.tex"], cwd=tmp_path / "out", capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-1500:]
     assert sorted(p.name for p in written) == sorted(
-        ["tsm_stride.tex", "tsm_stride.md", "tsm_stride.csv", "tsm_stride.png", "tsm_stride.delta.md", "index.md"])
+        ["tsm_stride.tex", "tsm_stride.md", "tsm_stride.csv", "tsm_stride.png", "tsm_stride.delta.md", "index.md",
+         "report.tex", "report.pdf"])
+    assert r"\input{tsm_stride.tex}" in (tmp_path / "out" / "report.tex").read_text()
+    assert (tmp_path / "out" / "report.pdf").read_bytes()[:5] == b"%PDF-"
     # paper vs ours: only "Loopy (Full)" is both a row of ours and a kept paper row, so no pair to order
     delta = (tmp_path / "out" / "tsm_stride.delta.md").read_text()
     assert "| Loopy (Full) | Sync-C   | 6.000  | 8.576   |" in delta and "Orderings reproduced" not in delta

@@ -148,3 +148,21 @@ def test_variants_differing_in_inference_keys_share_one_training(tmp_path):
     # the same weights give the same samples, hence the same score
     assert by["width 8"].data.metrics["test/SSIM"] == by["width 4"].data.metrics["test/SSIM"]
     assert by["lr 0.1"].data.metrics["test/SSIM"] != by["width 4"].data.metrics["test/SSIM"]
+
+
+def test_training_leaves_the_run_running_until_the_runner_finishes_it(tmp_path, compose):
+    """Lightning's MLflow logger would mark the run FINISHED after fit, i.e. before sampling/evaluation."""
+    import hydra
+
+    from experiments.run import build_model, train
+    from experiments.tracking import Tracker
+    from experiments.variants import expand
+
+    cfg = compose(["ablation=toy_guidance", "trainer=cpu", "trainer.log_every_n_steps=1", f"paths.root_dir={tmp_path}",
+                   f"logger.tracking_uri=sqlite:///{tmp_path}/db.sqlite"])
+    variant = expand(cfg)[0]
+    tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
+    run_id = tracker.start("v", {"suite.kind": "variant"})
+    train(variant, build_model(variant.cfg.model), hydra.utils.instantiate(variant.cfg.data), tracker, run_id)
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "RUNNING" and "stage2-train/loss" in run.data.metrics
