@@ -89,8 +89,6 @@ def training_signature(cfg: DictConfig) -> str:
     """Everything that shapes the trained weights: model (less its ``inference_keys``), data, trainer,
     scale, seed. Variants with the same signature differ only at sampling time (Loopy Table 7's
     guidance grid, JoyVASA's lambda_c sweep) and share one training."""
-    import json
-
     model = OmegaConf.to_container(cfg.model, resolve=True)
     for key in model.pop("inference_keys", None) or []:
         *parents, leaf = str(key).split(".")

@@ -36,13 +36,17 @@ OVERRIDES = "suite.overrides"  # a variant's overrides as JSON; "{}" marks the f
 METRIC_PREFIX = "test/"
 
 
+def _mlflow_name(metric: str) -> str:
+    return metric.replace("@", "_at_")  # MLflow metric and tag names refuse "@" (SSIM@30)
+
+
 def metric_key(name: str, suffix: str = "") -> str:
-    """MLflow key of a suite metric: ``SSIM@30`` -> ``test/SSIM_at_30`` (MLflow names refuse ``@``)."""
-    return f"{METRIC_PREFIX}{name.replace('@', '_at_')}{suffix}"
+    """MLflow key of a suite metric: ``SSIM@30`` -> ``test/SSIM_at_30``."""
+    return f"{METRIC_PREFIX}{_mlflow_name(name)}{suffix}"
 
 
 def backbone_tag(name: str) -> str:
-    return f"backbone.{name.replace('@', '_at_')}"
+    return f"backbone.{_mlflow_name(name)}"
 
 
 class TrackingUnavailable(RuntimeError):

@@ -53,26 +53,29 @@ def frame_of(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def group_of(name: str) -> str:
-    """The scorer group that yields metric ``name`` (a group name maps to itself)."""
+def _group(name: str) -> str | None:
     if frame_of(name) is not None:
         return "SSIM"
-    if name in METRIC_TO_SCORER:
-        return METRIC_TO_SCORER[name]
-    if name in SCORERS:
-        return name
-    raise ValueError(f"unknown metric name {name!r} (--metrics / experiment.metrics); "
-                     f"known: {', '.join(METRIC_NAMES)}, SSIM@k (frame k, 1-based)")
+    return METRIC_TO_SCORER.get(name, name if name in SCORERS else None)
+
+
+def group_of(name: str) -> str:
+    """The scorer group that yields metric ``name`` (a group name maps to itself)."""
+    group = _group(name)
+    if group is None:
+        raise ValueError(f"unknown metric name {name!r} (--metrics / experiment.metrics); "
+                         f"known: {', '.join(METRIC_NAMES)}, SSIM@k (frame k, 1-based)")
+    return group
 
 
 def scorer_groups(metrics) -> list[str]:
     """Scorer groups needed for metric names (or group names), in registry order; unknown names raise."""
     metrics = list(metrics or METRIC_NAMES)
-    unknown = [m for m in metrics if m not in METRIC_TO_SCORER and m not in SCORERS and frame_of(m) is None]
+    unknown = [m for m in metrics if _group(m) is None]
     if unknown:
         raise ValueError(f"unknown metric name(s) {unknown} (--metrics / metrics.names); "
                          f"known: {', '.join(METRIC_NAMES)}, SSIM@k (frame k, 1-based)")
-    wanted = {group_of(m) for m in metrics}
+    wanted = {_group(m) for m in metrics}
     return [g for g in SCORERS if g in wanted]
 
 

@@ -50,6 +50,7 @@ from reports.tables import (
 
 log = logging.getLogger("reports.build")
 
+
 def _write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -172,8 +173,8 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
         # other systems' videos scored by the same metric code: ranked with our variants
         ours[system if system not in ours else f"{system} (baseline)"] = _cells([run], metrics)
     table_csv = parent.data.tags.get("suite.paper_table") or None
-    scale = {k: float(v) for k, v in _prefixed(params, "experiment.report.paper_scale.").items()}
-    paper = paper_rows(table_csv, columns, metrics, scale) if table_csv else {}
+    paper_scale = {k: float(v) for k, v in _prefixed(params, "experiment.report.paper_scale.").items()}
+    paper = paper_rows(table_csv, columns, metrics, paper_scale) if table_csv else {}
     if keep_rows:
         paper = {k: v for k, v in paper.items() if k in keep_rows}
     seeds = sorted({k.data.tags.get(SEED) for k in finished})
@@ -190,13 +191,13 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     plot = {k: _json_param({k: v}, k) for k, v in _prefixed(params, "experiment.plot.").items()}
     x_values = {}
     if plot.get("x") not in (None, "frame"):
-        for label in order:
-            v = by_variant[label][0].data.params.get(str(plot["x"]))
+        for lb in order:
+            v = by_variant[lb][0].data.params.get(str(plot["x"]))
             try:
-                x_values[label] = float(v)
+                x_values[lb] = float(v)
             except (TypeError, ValueError):
                 continue  # a variant without a numeric value of the key is left off the plot
-    ref = params.get("experiment.report.reference_row")
+    ref = params.get("experiment.report.reference_row")  # a label: kept as text, never parsed as JSON
     if ref in (None, "None", "null", ""):  # the full model: the variant that overrides nothing
         ref = next((lb for lb in order if by_variant[lb][0].data.tags.get(OVERRIDES) == "{}"), None)
     table = Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper, paper_label=paper_label,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from metrics.registry import frame_of
+
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 
 # +1: higher is better (up arrow), -1: lower is better; 0: closeness to ground truth, no ranking.
@@ -30,11 +32,9 @@ DIRECTION: dict[str, int] = {
 }
 
 
-
-
 def direction(metric: str) -> int:
     """+1 / -1 / 0 of a metric; ``SSIM@k`` (one frame's SSIM, MCDM Figure 5b) ranks as SSIM."""
-    return DIRECTION.get(metric.split("@")[0] if metric.startswith("SSIM@") else metric, 0)
+    return DIRECTION.get("SSIM" if frame_of(metric) is not None else metric, 0)
 
 
 # Decimals per metric where the papers print more than the default three (Loopy Table 3: Smo 0.9932).
