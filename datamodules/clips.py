@@ -208,9 +208,13 @@ class FrameStore:
             item = decode_record(rec, self.image_size)
             if self.cache_dir is not None:
                 fpath, apath = self._files(rec)
-                for p, arr in ((fpath, item[0]), (apath, item[1])):
-                    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
-                        np.save(fh, arr)
+                try:
+                    for p, arr in ((fpath, item[0]), (apath, item[1])):
+                        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+                            np.save(fh, arr)
+                except OSError as e:  # a full disk only costs the speed-up: go on with the decoded frames
+                    log.warning("%s: cannot cache decoded frames under %s (%s); going on without the cache: free "
+                                "space there or set data.cache_frames=false", rec.path, self.cache_dir, e)
         self._mem[key] = item
         self._bytes += item[0].nbytes + item[1].nbytes
         while self._bytes > self.max_bytes and len(self._mem) > 1:
@@ -254,6 +258,15 @@ def collate_clips(items: list[dict]) -> dict:
     if "meta" in items[0]:
         out["meta"] = [it["meta"] for it in items]
     return out
+
+
+def _check_finite(item: dict, rec: VideoRecord, start: int) -> None:
+    """Refuse a clip with NaN/inf values (a damaged cache or source file) before it reaches the loss."""
+    bad = [k for k, v in item.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{rec.path}: NaN or infinite values in {bad} of the training clip at frame {start} "
+                         f"(video {rec.video_id!r}, keypoints {rec.keypoints or 'none'}); delete the frame/feature "
+                         f"cache of this video to rebuild it, or check the source file")
 
 
 class ClipDataset(Dataset):
@@ -302,6 +315,7 @@ class ClipDataset(Dataset):
         start = int(torch.randint(0, n - self.spec.num_frames + 1, ()))
         ref = int(torch.randint(0, n, ()))
         item = sample_clip(frames, audio, start, ref, self.spec, load_keypoints(rec.keypoints, n))
+        _check_finite(item, rec, start)
         item["meta"] = {"dataset": rec.dataset, "video_id": rec.video_id, "identity": rec.identity,
                         "start_frame": start, "reference_frame": ref, "fps": FPS, "split": rec.split, **rec.meta}
         return item
@@ -312,6 +326,10 @@ class TestItemDataset(Dataset):
 
     def __init__(self, records: list[VideoRecord], store: FrameStore, max_items: int | None = None,
                  max_seconds: float | None = None, gt_dir: str | os.PathLike | None = None):
+        if not records:
+            raise ValueError("TestItemDataset: the test split is empty, nothing to sample or evaluate; check data.root "
+                             "and the split files (<split_dir>/<name>_test.txt, or <root>/splits/test.txt), or set "
+                             "data.test_fraction / data.test_count so that some videos go to the test split")
         self.records = records[:max_items] if max_items else records
         self.store, self.max_seconds = store, max_seconds
         self.gt_dir = Path(gt_dir) if gt_dir else None

@@ -54,15 +54,17 @@ def check_media(path: str | Path, need_audio: bool = True, allow_vfr: bool = Fal
     if not p.exists():
         return "file not found (not downloaded?)"
     if p.stat().st_size == 0:
-        return "zero-length file"
+        return "zero-length file (re-download or re-render it)"
     try:
         info = probe_video(p)
     except VideoReadError as e:
-        return f"unreadable: {e.reason}"
+        return f"unreadable: {e.reason} (re-download it)"
     if not info.get("has_video", True):
-        return "audio-only file (no video stream)"
+        if not info["has_audio"]:  # a truncated mp4 header keeps neither stream
+            return "no video or audio stream: damaged header (truncated or corrupt file; re-download it)"
+        return "audio-only file (no video stream; give the video file)"
     if info["num_frames"] <= 0 or info["duration_s"] <= 0:
-        return "video stream has no frames"
+        return "video stream has no frames (re-download or re-render it)"
     if info["variable_fps"] and not allow_vfr:
         # frames are picked by index at the average rate, which is wrong for VFR: refuse rather than mis-time
         return (f"variable frame rate (average {info['fps']:.2f} fps); convert it to constant 25 fps first "

@@ -114,6 +114,9 @@ def probe_video(path: str | os.PathLike) -> dict:
         if vs is None:
             return {"fps": 0.0, "num_frames": 0, "width": 0, "height": 0, "has_audio": has_audio,
                     "duration_s": float(c.duration or 0) / av.time_base, "variable_fps": False, "has_video": False}
+        if vs.codec_context is None:  # a header cut inside the stream description
+            raise VideoReadError(path, "video stream header is damaged (truncated or corrupt file)",
+                                 "re-download it or drop it from the list")
         avg = float(vs.average_rate) if vs.average_rate else 0.0
         base = float(vs.base_rate) if vs.base_rate else avg
         dur = float(vs.duration * vs.time_base) if vs.duration else float(c.duration or 0) / av.time_base
@@ -124,6 +127,23 @@ def probe_video(path: str | os.PathLike) -> dict:
             # average and nominal rate disagree on variable-frame-rate files
             "variable_fps": bool(avg and base and abs(avg - base) / base > 0.01),
         }
+
+
+def _no_video(container, path) -> VideoReadError:
+    """No video stream: an audio-only file, or a header cut short (a truncated mp4 keeps no usable stream)."""
+    if container.streams.audio:
+        return VideoReadError(path, "no video stream (audio-only file)", "give the video file with the frames")
+    return VideoReadError(path, "no video or audio stream (the header is damaged: truncated or corrupt file)",
+                          "re-download it or drop it from the list")
+
+
+def _finite(x: np.ndarray, path) -> np.ndarray:
+    """Audio with NaN or infinite samples is refused: it would reach the loss as NaN."""
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise VideoReadError(path, f"audio has {bad} NaN or infinite sample(s)",
+                             "re-export it as PCM wav from the original recording")
+    return x
 
 
 def _decode_audio(container, path, sample_rate: int) -> np.ndarray | None:
@@ -142,7 +162,7 @@ def _decode_audio(container, path, sample_rate: int) -> np.ndarray | None:
         raise VideoReadError(path, f"audio stream is corrupt ({e})", "re-download the file") from e
     if not chunks:
         return np.zeros(0, np.float32)
-    return np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)
+    return np.clip(_finite(np.concatenate(chunks).astype(np.float32), path), -1.0, 1.0)
 
 
 def read_video(path: str | os.PathLike, audio_rate: int = 16000, with_audio: bool = True,
@@ -150,7 +170,7 @@ def read_video(path: str | os.PathLike, audio_rate: int = 16000, with_audio: boo
     """Decode all (or the first ``max_frames``) frames as RGB uint8 and the audio as mono float32."""
     with _open(path) as c:
         if not c.streams.video:
-            raise VideoReadError(path, "no video stream (audio-only file?)", "give a video file with frames")
+            raise _no_video(c, path)
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
         fps = float(vs.average_rate) if vs.average_rate else 25.0
@@ -165,7 +185,8 @@ def read_video(path: str | os.PathLike, audio_rate: int = 16000, with_audio: boo
                 raise VideoReadError(path, f"video stream cannot be decoded ({e})", "re-download the file") from e
             # a truncated tail: keep what decoded, the caller sees the shorter length
         if not frames:
-            raise VideoReadError(path, "video stream has no frames", "the file is empty or truncated")
+            raise VideoReadError(path, "video stream has no frames",
+                                 "the file is empty or truncated; re-download or re-render it")
         audio = _decode_audio(c, path, audio_rate) if with_audio else None
     return Video(np.stack(frames), fps, audio, audio_rate, str(path))
 
@@ -178,7 +199,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
             x, sr = soundfile.read(str(p), dtype="float32", always_2d=True)
         except RuntimeError as e:
             raise VideoReadError(p, f"unreadable audio ({e})", "re-export it as PCM wav") from e
-        x = x.mean(axis=1)
+        x = _finite(x.mean(axis=1), p)
         if sr != sample_rate:
             from scipy.signal import resample_poly
 

@@ -29,7 +29,9 @@ log = logging.getLogger("experiments.sample")
 def load_portrait(path: str | Path, size: int) -> torch.Tensor:
     """RGB portrait -> ``(1, 3, size, size)`` in [-1, 1]: centre square crop, then resize.
 
-    Grayscale and RGBA images are converted to RGB (alpha dropped over white).
+    Grayscale (8- or 16-bit), palette, CMYK and RGBA images are converted to RGB (alpha dropped over
+    white); an image smaller than ``size`` is upscaled with a warning; one over PIL's
+    decompression-bomb limit raises ValueError naming the file.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -39,8 +41,19 @@ def load_portrait(path: str | Path, size: int) -> torch.Tensor:
     try:
         img = Image.open(p)
         img.load()
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"reference image {p} is too large to read safely ({e}); downscale it to about "
+                         f"{max(size, 1024)} px first") from e
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"reference image {p} cannot be read ({e}); give a PNG or JPEG portrait") from e
+    if img.mode.startswith("I;16") or img.mode == "I":  # 16-bit grayscale: convert("RGB") would clip it to white
+        a = np.asarray(img, np.float64)
+        if img.mode != "I" or a.max() > 255:
+            a = a / 257.0
+        img = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
+    if min(img.size) < size:
+        log.warning("reference image %s is only %dx%d px, upscaled to %d px: expect a blurry result; give a "
+                    "portrait of at least %d px", p, img.size[0], img.size[1], size, size)
     if img.mode in ("RGBA", "LA"):
         bg = Image.new("RGB", img.size, (255, 255, 255))
         bg.paste(img, mask=img.getchannel("A"))

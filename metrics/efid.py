@@ -24,7 +24,7 @@ from torchvision.models import resnet18, resnet50
 
 from metrics.base import SET, sample_frames, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import resolve
+from metrics.weights import load_torch, resolve
 
 #: Coefficient layout of Deep3DFaceRecon (split_coeff).
 COEFF_SPLITS = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angle": (224, 227), "gamma": (227, 254),
@@ -53,7 +53,7 @@ class ReconNetWrapper(nn.Module):
 
 def load_deep3d_recon(path: str) -> ReconNetWrapper:
     """Load ``epoch_20.pth`` (``{'net_recon': ...}``) strictly into a ResNet-50 ReconNetWrapper."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_torch(path, "deep3d_recon", weights_only=False)
     if not isinstance(ckpt, dict) or "net_recon" not in ckpt:
         raise RuntimeError(f"{path}: expected a dict with key 'net_recon' (weights.deep3d_recon, epoch_20.pth)")
     model = ReconNetWrapper("resnet50")

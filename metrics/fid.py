@@ -21,14 +21,14 @@ from pytorch_fid import inception as pfi
 
 from metrics.base import SET, sample_frames, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import resolve
+from metrics.weights import load_torch, resolve, wrong_file
 
 
 def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.Module:
     """pytorch-fid's FID Inception (1008 classes, FID-specific Mixed blocks), weights from ``path``.
 
     ``path=None`` gives the same architecture with a fixed-seed random init (a stand-in).
-    A state-dict key mismatch raises RuntimeError (strict loading).
+    A state-dict key mismatch or a non-torch file raises ``WeightsFormatError`` (also a RuntimeError).
     """
     torch.manual_seed(seed)
     net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
@@ -43,11 +43,15 @@ def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.M
     net.Mixed_7b = pfi.FIDInceptionE_1(1280)
     net.Mixed_7c = pfi.FIDInceptionE_2(2048)
     if path is not None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, "fid_inception")
         try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise RuntimeError(f"{path}: not a pytorch-fid Inception state dict (weights.fid_inception): {e}") from e
+            res = net.load_state_dict(state, strict=False)
+        except (RuntimeError, TypeError, AttributeError) as e:  # other shapes, or not a state dict at all
+            detail = (str(e).strip().splitlines() or [""])[-1].strip()[:200]
+            raise wrong_file("fid_inception", path, f"not a pytorch-fid Inception state dict ({detail})") from e
+        if res.missing_keys or res.unexpected_keys:
+            raise wrong_file("fid_inception", path, f"not a pytorch-fid Inception state dict: missing keys "
+                                                    f"{res.missing_keys[:3]}, unexpected keys {res.unexpected_keys[:3]}")
     return net
 
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from metrics.base import SET, VideoSkipped, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import resolve
+from metrics.weights import load_torch, resolve
 
 CLIP_LEN = 16
 RESNET3D_MEAN = (114.7748, 107.7354, 99.4750)
@@ -167,7 +167,7 @@ class ResNet3D50(nn.Module):
 
 def load_resnet3d50(path: str) -> ResNet3D50:
     """Load ``resnet-50-kinetics.pth`` (``{'state_dict': {'module.*'}}``); the fc head is dropped."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_torch(path, "resnet3d50", weights_only=False)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise RuntimeError(f"{path}: expected a dict with key 'state_dict' (weights.resnet3d50, resnet-50-kinetics.pth)")
     state = {k.removeprefix("module."): v for k, v in ckpt["state_dict"].items() if not k.startswith("module.fc.")}

@@ -99,7 +99,8 @@ class MotionScorer:
         tr = self.backend(frames)
         if tr.found_fraction < self.min_face_fraction:
             raise VideoSkipped(
-                f"{role}: face found in {int(tr.found.sum())}/{len(tr.found)} frames (< {self.min_face_fraction:.0%})"
+                f"{role}: face found in {int(tr.found.sum())}/{len(tr.found)} frames (< {self.min_face_fraction:.0%}): "
+                f"no face to measure head and expression motion on; the video must show one visible face"
             )
         return tr
 

@@ -22,7 +22,7 @@ from torchmetrics import Metric
 
 from metrics.base import video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import resolve
+from metrics.weights import load_torch, resolve
 
 STANDIN_LABEL = "standin:linear-blend"
 PAD_DIVISOR = 16
@@ -304,7 +304,7 @@ class AMTS(nn.Module):
 def load_amt_s(path: str) -> AMTS:
     """Load ``amt-s.pth`` ({'state_dict': ...}) strictly into :class:`AMTS`; a missing or
     unexpected key raises ValueError naming the file."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_torch(path, "amt_s")
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path}: expected a dict with key 'state_dict' (the amt-s.pth layout)")
     model = AMTS()

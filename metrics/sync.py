@@ -25,13 +25,14 @@ from torchmetrics import Metric
 
 from metrics.base import standin_label, video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import resolve
+from metrics.weights import load_torch, resolve, wrong_file
 
 FPS = 25
 SAMPLES_PER_FRAME = 640  # 16000 / 25
 VSHIFT = 15
 STANDIN_LABEL = standin_label("syncnet-random", 0)
 STANDIN_WIDTH = 0.125  # stand-in has 1/8 of the channels so it runs in seconds on CPU
+SILENCE_PEAK = 1e-3  # -60 dBFS: an audio track below this peak is treated as silent (no speech)
 
 
 def _fc(d_in: int, d_out: int) -> nn.Sequential:
@@ -95,18 +96,20 @@ def load_syncnet(path: str) -> S:
     """Load ``syncnet_v2.model`` (a plain state_dict of S) strictly.
 
     Files saved by old PyTorch lack BatchNorm ``num_batches_tracked`` buffers; only
-    those may be missing. Any other missing or unexpected key raises ValueError."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    those may be missing. Any other missing or unexpected key, other shapes or a non-torch file
+    raise ``WeightsFormatError`` (a ValueError) naming the file and ``weights.syncnet_v2``."""
+    state = load_torch(path, "syncnet_v2")
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict of SyncNet S, got {type(state).__name__}")
+        raise wrong_file("syncnet_v2", path, f"expected a state_dict of SyncNet S, got {type(state).__name__}")
     model = S()
-    res = model.load_state_dict(state, strict=False)
+    try:
+        res = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # same keys, other shapes
+        raise wrong_file("syncnet_v2", path, f"not a syncnet_v2.model state_dict ({str(e).strip()[:300]})") from e
     missing = [k for k in res.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or res.unexpected_keys:
-        raise ValueError(
-            f"{path} is not a syncnet_v2.model state_dict: missing keys {missing[:5]}, "
-            f"unexpected keys {list(res.unexpected_keys)[:5]}; use the file from syncnet_python download_model.sh"
-        )
+        raise wrong_file("syncnet_v2", path, f"not a syncnet_v2.model state_dict: missing keys {missing[:5]}, "
+                         f"unexpected keys {list(res.unexpected_keys)[:5]} (the file of syncnet_python download_model.sh)")
     return model.eval()
 
 
@@ -207,12 +210,16 @@ class SyncScorer:
         boxes = detect_face_boxes(frames)
         found = ~np.isnan(boxes).any(1)
         if found.mean() < self.min_face_fraction:
-            raise VideoSkipped(f"face found in {found.sum()}/{len(found)} frames (< {self.min_face_fraction:.0%})")
+            raise VideoSkipped(f"face found in {found.sum()}/{len(found)} frames (< {self.min_face_fraction:.0%}): "
+                               f"no face to crop the lips from; the video must show one visible face")
         return crop_faces(frames, interpolate_boxes(boxes))[..., ::-1].copy()
 
     def score_video(self, pred, gt=None) -> dict[str, float]:
         if pred.audio is None or len(pred.audio) == 0:
             raise VideoSkipped("video has no audio stream; Sync needs the driving audio muxed in")
+        if float(np.abs(pred.audio).max()) < SILENCE_PEAK:  # no speech: any offset fits, Sync-C would mean nothing
+            raise VideoSkipped("audio track is silent (peak below -60 dBFS); Sync needs the driving speech muxed in, "
+                               "check the audio of this video")
         frames = resample_to_25fps(video_frames(pred), float(pred.fps))
         if len(frames) < 6:
             raise VideoSkipped(f"too short for SyncNet: {len(frames)} frames at 25 fps, need at least 6")

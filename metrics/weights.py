@@ -5,7 +5,9 @@ official release uses, and its format. A component asks :func:`resolve` for its 
 value wins, then the environment variable. With ``standin=True`` a missing file returns ``None``
 and the caller builds a labelled fixed-seed stand-in; with ``standin=False`` it raises
 :class:`MissingWeightsError` naming all three. :func:`check` runs over all files a set of metrics
-needs, before any video is decoded, and reports every missing one at once.
+needs, before any video is decoded, and reports every missing one at once. A file that exists but
+is not the expected model's (other keys or shapes, not a torch file) raises :class:`WeightsFormatError`
+(:func:`load_torch`, :func:`wrong_file`), naming the file, the key and the official file to use.
 
 Adding a file is one line in ``WEIGHTS``.
 """
@@ -73,6 +75,36 @@ class MissingWeightsError(FileNotFoundError):
     """One or more pretrained files are missing; the message names key, variable and file name."""
 
 
+class WeightsFormatError(ValueError, RuntimeError):
+    """A pretrained file exists but is not the expected model's (other keys or shapes, or not a torch file).
+
+    The message names the file, the config key / environment variable and the file to use. It is a
+    ``ValueError`` and, for callers of the strict loaders that caught ``RuntimeError``, also one of those.
+    """
+
+
+def wrong_file(key: str, path, problem: str) -> WeightsFormatError:
+    """The error for file ``path`` given for ``key`` (a ``WEIGHTS`` or ``MODEL_WEIGHTS`` row)."""
+    s = WEIGHTS.get(key) or MODEL_WEIGHTS[key]
+    cfg = f"weights.{s.key}" if s.key in WEIGHTS else s.key.split(" (")[0]
+    return WeightsFormatError(f"{path}: {problem}. {cfg} / ${s.env_var} must point to {s.filename} [{s.fmt}] for "
+                              f"{s.description}; re-download that file or fix the path")
+
+
+def load_torch(path, key: str, weights_only: bool = True):
+    """``torch.load`` of the pretrained file for ``key``; a damaged or non-torch file raises :class:`WeightsFormatError`."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError) as e:
+        # torch's own text would suggest weights_only=False; the cause is a damaged or foreign file
+        raise wrong_file(key, path, f"not a readable torch file ({type(e).__name__}: a truncated download, "
+                                    f"an HTML error page or another format)") from e
+
+
 def _spec(key: str) -> WeightSpec:
     if key not in WEIGHTS:
         raise KeyError(f"unknown weights key {key!r}; known keys: {', '.join(WEIGHTS)} (metrics/weights.py)")
@@ -132,5 +164,5 @@ def table_markdown() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["MODEL_WEIGHTS", "WEIGHTS", "MissingWeightsError", "WeightSpec", "check", "describe_missing", "lookup", "resolve",
-           "table_markdown"]
+__all__ = ["MODEL_WEIGHTS", "WEIGHTS", "MissingWeightsError", "WeightSpec", "WeightsFormatError", "check",
+           "describe_missing", "load_torch", "lookup", "resolve", "table_markdown", "wrong_file"]

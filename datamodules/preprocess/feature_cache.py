@@ -10,6 +10,7 @@ rebuilt; a complete one is reused. Killing a build loses at most the shard in fl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from collections.abc import Callable
@@ -33,6 +34,16 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class CacheWriteError(OSError):
+    """A shard could not be written (disk full, read-only folder); the complete shards stay valid."""
+
+    def __init__(self, shard: Path, err: OSError, done: int):
+        what = "the disk is full" if err.errno == errno.ENOSPC else f"{err.strerror or err}"
+        super().__init__(err.errno, f"{shard}: cannot write this feature-cache shard: {what}. Free space on "
+                                    f"{shard.parent} (or point the cache to another disk) and run the same command "
+                                    f"again: the {done} complete shard(s) before it are kept and reused")
 
 
 class FeatureCache:
@@ -74,10 +85,13 @@ class FeatureCache:
                     arrays[f"{vid}/{name}"] = np.asarray(arr)
                     features.add(name)
             npz, meta = self._paths(i)
-            with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            with atomic_path(meta) as tmp:
-                tmp.write_text(json.dumps({"ids": ids, "features": sorted(features), "sha256": _sha256(npz)}))
+            try:
+                with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+                    np.savez(fh, **arrays)
+                with atomic_path(meta) as tmp:
+                    tmp.write_text(json.dumps({"ids": ids, "features": sorted(features), "sha256": _sha256(npz)}))
+            except OSError as e:
+                raise CacheWriteError(npz, e, sum(stats.values())) from e
             stats["rebuilt" if existed else "built"] += 1
         self._index = None
         return stats

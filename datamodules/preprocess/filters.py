@@ -49,7 +49,8 @@ class NoFace(Step):
 
     def __call__(self, w):
         miss = float(np.mean(w.faces.count == 0))
-        return f"no face on {miss:.0%} of sampled frames" if miss > self.max_missing else None
+        return (f"no face on {miss:.0%} of sampled frames (> {self.max_missing:.0%}); the clip must show one visible "
+                f"face (or raise preprocess.filters.no_face.max_missing)") if miss > self.max_missing else None
 
 
 class MultiplePeople(Step):
@@ -62,7 +63,9 @@ class MultiplePeople(Step):
 
     def __call__(self, w):
         frac = float(np.mean(w.faces.count > 1))
-        return f"several faces on {frac:.0%} of sampled frames" if frac > self.max_fraction else None
+        return (f"several faces on {frac:.0%} of sampled frames (> {self.max_fraction:.0%}); the papers train on one "
+                f"speaker per clip: crop it to one person (or raise preprocess.filters.multiple_people.max_fraction)"
+                ) if frac > self.max_fraction else None
 
 
 class CameraCut(Step):

@@ -30,6 +30,7 @@ from lightning_modules.joyvasa.face_representation import MotionLayout, headpose
 log = logging.getLogger(__name__)
 
 MOTION_EXTRACTOR_FILE = os.path.join("base_models", "motion_extractor.pth")
+LIVEPORTRAIT_KEY = "model.liveportrait.path (joyvasa)"  # its row in metrics.weights.MODEL_WEIGHTS
 
 
 class ChannelsFirstLayerNorm(nn.LayerNorm):
@@ -127,23 +128,27 @@ def load_liveportrait_motion_extractor(path: str, num_kp: int = 21, **kwargs) ->
     """Build E_mnt from ``<path>/base_models/motion_extractor.pth`` (or the file itself), frozen.
 
     :raises FileNotFoundError: naming the expected file and the config key when it is missing.
-    :raises ValueError: when the file's keys or shapes are not LivePortrait's."""
+    :raises ValueError: (``metrics.weights.WeightsFormatError``) when the file's keys or shapes are not
+        LivePortrait's, or it is not a torch file at all."""
     file = path if os.path.isfile(path) else os.path.join(path, MOTION_EXTRACTOR_FILE)
     if not os.path.isfile(file):
         raise FileNotFoundError(f"no LivePortrait motion extractor at {file!r}: model.liveportrait.path must be the "
                                 f"LivePortrait weights folder (with {MOTION_EXTRACTOR_FILE}) or that .pth file; "
                                 f"set it null to train the small motion encoder instead")
-    state = torch.load(file, map_location="cpu", weights_only=True)
+    from metrics.weights import load_torch, wrong_file  # the one table of pretrained files names this one too
+
+    state = load_torch(file, LIVEPORTRAIT_KEY)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     model = LivePortraitMotionExtractor(num_kp, **kwargs)
     hint = f"(check model.liveportrait.path / model.motion.num_kp = {num_kp})"
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # shapes differ
-        raise ValueError(f"{file} is not a LivePortrait motion_extractor.pth of this shape {hint}: {e}") from e
+    except (RuntimeError, TypeError, AttributeError) as e:  # shapes differ, or not a state dict
+        raise wrong_file(LIVEPORTRAIT_KEY, file, f"not a LivePortrait motion_extractor.pth of this shape {hint}: "
+                                                 f"{str(e).strip()[:300]}") from e
     if missing or unexpected:
-        raise ValueError(f"{file} is not a LivePortrait motion_extractor.pth: missing keys {missing[:5]}, "
-                         f"unexpected keys {unexpected[:5]} {hint}")
+        raise wrong_file(LIVEPORTRAIT_KEY, file, f"not a LivePortrait motion_extractor.pth: missing keys "
+                                                 f"{missing[:5]}, unexpected keys {unexpected[:5]} {hint}")
     log.info("loaded the LivePortrait motion extractor from %s", file)
     return model.requires_grad_(False).eval()
