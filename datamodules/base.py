@@ -66,9 +66,14 @@ class ClipDataModule(pl.LightningDataModule):
         return self._store
 
     def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          collate_fn=collate_clips, persistent_workers=self.num_workers > 0,
-                          drop_last=shuffle and len(ds) >= batch_size)
+        # the training loader keeps its place in the epoch (state_dict/load_state_dict), which Lightning
+        # stores in checkpoints so a killed run resumes mid-epoch on the same batches (experiments/resume.py)
+        from torchdata.stateful_dataloader import StatefulDataLoader
+
+        cls = StatefulDataLoader if shuffle else DataLoader
+        return cls(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                   collate_fn=collate_clips, persistent_workers=self.num_workers > 0,
+                   drop_last=shuffle and len(ds) >= batch_size)
 
     def train_dataset(self) -> ClipDataset:
         return ClipDataset(self.records("train"), self.spec, self.store, self.samples_per_video)

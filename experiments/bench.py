@@ -74,7 +74,7 @@ def bench_train(cfg: DictConfig, steps: int) -> dict:
             timings.append(time.perf_counter() - self.t)
 
     trainer = hydra.utils.instantiate(cfg.trainer, max_steps=steps + 2, logger=False, callbacks=[_Clock()],
-                                      enable_progress_bar=False)
+                                      enable_progress_bar=False, enable_checkpointing=False)
     trainer.fit(module, datamodule=dm)
     steady = timings[2:] or timings
     s = sum(steady) / len(steady)
@@ -93,22 +93,70 @@ def bench_sample(cfg: DictConfig, items: int) -> dict:
     module = build_model(cfg.model).eval()
     if hasattr(module, "set_stage"):
         module.set_stage(stages_of(cfg)[-1]["name"])
+    out = measure_generation(module, dm, items)
+    return {"sample_s_per_item": out["s_per_item"], "sample_rtf": out["RTF"], "sample_items": out["items"],
+            "peak_mem_mb": peak_memory_mb()}
+
+
+def measure_generation(module, dm, items: int, denoiser: str | None = None) -> dict:
+    """Generate ``items`` test items; seconds per item, real-time factor (generation time / video
+    duration) and, with ``denoiser`` (the attribute of the denoising network, e.g. ``dual_unet``),
+    the mean wall time of its forward calls, i.e. seconds per denoising step with every guidance
+    branch the module batches into that call (Loopy Table 5's measure)."""
+    calls: list[float] = []
+    hooks = []
+    if denoiser:
+        net, start = module.get_submodule(denoiser), [0.0]
+
+        def _pre(*_):
+            _sync()
+            start[0] = time.perf_counter()
+
+        def _post(*_):
+            _sync()
+            calls.append(time.perf_counter() - start[0])
+
+        hooks = [net.register_forward_pre_hook(_pre), net.register_forward_hook(_post)]
     dm.prepare_data()
     if hasattr(dm, "setup"):
         dm.setup("predict")
     gen_s, video_s, n = 0.0, 0.0, 0
-    with torch.no_grad():
-        for i, batch in enumerate(dm.predict_dataloader()):
-            if i >= items:
-                break
-            t0 = time.perf_counter()
-            out = module.predict_step(batch, i)["video"]
-            gen_s += time.perf_counter() - t0
-            fps = float(batch["fps"][0] if isinstance(batch["fps"], (list, torch.Tensor)) else batch["fps"])
-            video_s += out.shape[1] / fps
-            n += 1
-    return {"sample_s_per_item": gen_s / max(n, 1), "sample_rtf": gen_s / max(video_s, 1e-9), "sample_items": n,
-            "peak_mem_mb": peak_memory_mb()}
+    try:
+        with torch.no_grad():
+            for i, batch in enumerate(dm.predict_dataloader()):
+                if i >= items:
+                    break
+                t0 = time.perf_counter()
+                video = module.predict_step(batch, i)["video"]
+                _sync()
+                gen_s += time.perf_counter() - t0
+                fps = float(batch["fps"][0] if isinstance(batch["fps"], (list, torch.Tensor)) else batch["fps"])
+                video_s += video.shape[1] / fps
+                n += 1
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {"s_per_item": gen_s / max(n, 1), "RTF": gen_s / max(video_s, 1e-9), "items": n}
+    if calls:
+        out["s_per_denoising_step"] = sum(calls) / len(calls)
+    return out
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def speed_row(cfg: DictConfig, module, dm) -> dict[str, float]:
+    """The columns of Loopy Tables 5 and 6 for one variant (``experiment.measure: speed``): seconds per
+    denoising step, the denoising cost of one clip (``model.num_frames`` frames, ``model.sampling.num_steps``
+    steps), the cost of a 15-s video and the real-time factor. Timing does not depend on the weights,
+    so the variant is not trained."""
+    m = cfg.experiment.speed
+    g = measure_generation(module, dm, int(m.num_items), str(m.denoiser))
+    steps = int(cfg.model.sampling.num_steps)
+    return {"s/step": g["s_per_denoising_step"], "Cost/clip": g["s_per_denoising_step"] * steps,
+            "Cost/15s": g["RTF"] * 15.0, "RTF": g["RTF"]}
 
 
 def bench_data(cfg: DictConfig) -> dict:

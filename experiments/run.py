@@ -11,6 +11,7 @@ Examples::
     python -m experiments.run ablation=tsm_stride
     python -m experiments.run ablation=tsm_stride scale=small trainer=gpu seeds=[0,1,2]
     python -m experiments.run table=loopy_cfg --cfg job      # print the resolved config
+    python -m experiments.run ablation=tsm_stride resume=auto  # continue the killed run of that command
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm.auto import tqdm
 
+from experiments.resume import RunState, open_run_state
 from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
 
@@ -55,9 +57,26 @@ def stages_of(cfg: DictConfig) -> list[dict]:
     return [dict(s) for s in OmegaConf.to_container(stages, resolve=True)]
 
 
-def make_trainer(cfg: DictConfig, max_steps: int, logger=None, callbacks=()):
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0 under torchrun, SLURM or Lightning's DDP launcher (or alone).
+    The other ranks only train: tracking, run state, sampling, scoring and reports belong to rank 0."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(key):
+            return int(os.environ[key]) == 0
+    return int(os.environ.get("NODE_RANK", 0)) == 0 and int(os.environ.get("LOCAL_RANK", 0)) == 0
+
+
+def make_trainer(cfg: DictConfig, max_steps: int, logger=None, callbacks=(), root_dir: Path | None = None):
+    kwargs = {"default_root_dir": str(root_dir)} if root_dir is not None else {}
     return hydra.utils.instantiate(cfg.trainer, max_steps=int(max_steps), logger=logger or False,
-                                   callbacks=list(callbacks))
+                                   callbacks=list(callbacks), **kwargs)
+
+
+def user_callbacks(cfg: DictConfig) -> list:
+    """Lightning callbacks from the ``callbacks`` config (name -> ``_target_`` node), added to every
+    training stage, e.g. ``+callbacks.lr._target_=lightning.pytorch.callbacks.LearningRateMonitor``."""
+    nodes = cfg.get("callbacks") or {}
+    return [hydra.utils.instantiate(node) for node in nodes.values() if node is not None]
 
 
 def _stage_logger(tracker: Tracker, run_id: str, prefix: str, experiment_name: str):
@@ -73,16 +92,34 @@ def _stage_logger(tracker: Tracker, run_id: str, prefix: str, experiment_name: s
     return RunOwnedMLFlowLogger(tracking_uri=tracker.uri, run_id=run_id, prefix=prefix, experiment_name=experiment_name)
 
 
-def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None) -> None:
+def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
+    """Every stage in turn. A stage with an ``end.ckpt`` from an earlier call is skipped (its weights and
+    random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``)."""
+    import torch
+
+    from experiments.resume import restore_rng, stage_callbacks, stage_dir
+
     for stage in stages_of(variant.cfg):
+        name = stage["name"]
         if hasattr(module, "set_stage"):
-            module.set_stage(stage["name"])
+            module.set_stage(name)
+        ckpt_dir = stage_dir(out_dir, name)
+        if (ckpt_dir / "end.ckpt").exists():
+            ckpt = torch.load(ckpt_dir / "end.ckpt", map_location="cpu", weights_only=True)
+            module.load_state_dict(ckpt["state_dict"])
+            restore_rng(ckpt["suite_rng_states"])
+            log.info("variant %r: stage %s already done in %s; skipped", variant.label, name, ckpt_dir)
+            continue
+        last = ckpt_dir / "last.ckpt"
         logger = None
         if tracker is not None and run_id is not None:
-            logger = _stage_logger(tracker, run_id, stage["name"], variant.cfg.logger.experiment_name)
-        trainer = make_trainer(variant.cfg, stage["max_steps"], logger)
-        log.info("variant %r: stage %s, %d steps", variant.label, stage["name"], stage["max_steps"])
-        trainer.fit(module, datamodule=datamodule)
+            logger = _stage_logger(tracker, run_id, name, variant.cfg.logger.experiment_name)
+        callbacks = [*stage_callbacks(out_dir, name, variant.cfg.checkpoint.every_n_steps), *user_callbacks(variant.cfg)]
+        trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
+        log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
+                 f", resuming from {last}" if last.exists() else "")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+        trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 
 
 def training_signature(cfg: DictConfig) -> str:
@@ -108,6 +145,13 @@ def load_weights(module, path: Path) -> None:
     module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
 
 
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def save_weights(module, path: Path) -> Path:
     """The trained weights (what ``experiments.sample`` loads), written atomically."""
     import torch
@@ -124,7 +168,7 @@ def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, P
     from experiments.prediction_writer import PredictionWriter
 
     writer = PredictionWriter(out_dir / "pred", out_dir / "gt")
-    trainer = make_trainer(variant.cfg, 1, callbacks=[writer])
+    trainer = make_trainer(variant.cfg, 1, callbacks=[writer], root_dir=out_dir)
     limit = variant.cfg.eval.get("max_videos")
     if limit:
         trainer.limit_predict_batches = int(limit)
@@ -132,6 +176,20 @@ def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, P
     if not writer.written:
         raise RuntimeError(f"variant {variant.label!r}: the data module's predict_dataloader gave no test items")
     return writer.pred_dir, writer.gt_dir
+
+
+def measure_speed(variant: Variant, module, datamodule, out_dir: Path) -> dict:
+    """Loopy Tables 5-6 for one variant, as an evaluation summary whose 'backbone' is the machine."""
+    from datamodules.video_io import atomic_path
+    from experiments.bench import machine, speed_row
+
+    row = speed_row(variant.cfg, module.eval(), datamodule)
+    n = int(variant.cfg.experiment.speed.num_items)
+    summary = {k: {"mean": v, "n": n, "backbone": machine()} for k, v in row.items()}
+    (out_dir / "eval").mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "eval" / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def _plain(node):
@@ -156,26 +214,50 @@ def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
 
 
 def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path,
-                trained: dict[str, tuple[Path, str]] | None = None) -> dict:
+                trained: dict[str, tuple[Path, str]] | None = None, state: RunState | None = None) -> dict:
     """Train, sample and evaluate one variant. ``trained`` maps a :func:`training_signature` to the
-    checkpoint and run name of a variant of this invocation that already trained those weights."""
+    checkpoint and run name of a variant of this invocation that already trained those weights.
+    ``state`` (``experiments/resume.py``) skips a variant an earlier call finished and reopens the
+    MLflow run of one it left unfinished."""
     import lightning.pytorch as pl
 
     cfg = variant.cfg
     out_dir = out_root / _slug(variant.label) / f"seed{variant.seed}"
+    entry = state.variant(variant.run_name) if state else {}
+    if entry.get("status") == "finished":
+        log.info("variant %r: finished by an earlier call of this run; skipped", variant.run_name)
+        if entry.get("checkpoint") and trained is not None and cfg.get("share_training", True):
+            trained.setdefault(training_signature(cfg), (Path(entry["checkpoint"]), variant.run_name))
+        summary = out_dir / "eval" / "summary.json"
+        return json.loads(summary.read_text()) if summary.exists() else {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if is_global_zero():
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
             "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
-    run_id = tracker.start(variant.run_name, tags, parent_id) if tracker else None
+    run_id, reopened = None, bool(entry.get("run_id"))
+    if tracker:
+        run_id = tracker.reopen(entry["run_id"]) if reopened else tracker.start(variant.run_name, tags, parent_id)
+    if state:
+        state.update_variant(variant.run_name, run_id=run_id, status="running")
     try:
-        if tracker:
+        if tracker and not reopened:  # a reopened run keeps the params it logged first
             tracker.log_config(run_id, cfg)
         pl.seed_everything(variant.seed, workers=True)
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         module = build_model(cfg.model)
+        if cfg.sample:
+            datamodule.predict_dataloader()  # an empty test split fails now, not after the training
         summary: dict = {}
+        if cfg.experiment.get("measure") == "speed":  # Loopy Tables 5-6: timings, not scores
+            summary = measure_speed(variant, module, datamodule, out_dir)
+            if tracker:
+                tracker.log_summary(run_id, summary)
+                tracker.finish(run_id)
+            if state:
+                state.update_variant(variant.run_name, status="finished")
+            return summary
         if cfg.train:
             sig = training_signature(cfg) if cfg.get("share_training", True) and trained is not None else None
             if sig is not None and sig in trained:
@@ -188,14 +270,20 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
                 if tracker:
                     tracker.client.set_tag(run_id, "suite.trained_by", owner)
             else:
-                train(variant, module, datamodule, tracker, run_id)
-                ckpt = save_weights(module, out_dir / "last.ckpt")
+                train(variant, module, datamodule, tracker, run_id, out_dir)
+                ckpt = out_dir / "last.ckpt"
+                if is_global_zero():
+                    save_weights(module, ckpt)
+                _barrier()  # the other ranks may load these weights for a variant that shares them
                 if sig is not None:
                     trained[sig] = (ckpt, variant.run_name)
             if tracker:
                 tracker.client.set_tag(run_id, "suite.checkpoint", str(ckpt.resolve()))
+            if state:
+                state.update_variant(variant.run_name, checkpoint=str(ckpt.resolve()))
         if cfg.sample:
             pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
+            _barrier()  # under DDP every rank writes its share of the test items
             if tracker and cfg.logger.get("log_videos", True):
                 for p in sorted(pred_dir.glob("*.mp4"))[:2]:
                     tracker.log_artifact(run_id, p, "samples")
@@ -208,10 +296,14 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
                         tracker.log_artifact(run_id, f, "eval")
         if tracker:
             tracker.finish(run_id)
+        if state:
+            state.update_variant(variant.run_name, status="finished")
         return summary
     except BaseException as e:
         if tracker:
             tracker.fail(run_id, e)
+        if state:
+            state.update_variant(variant.run_name, status="failed")
         raise
 
 
@@ -225,24 +317,31 @@ def _slug(label: str) -> str:
 def run(cfg: DictConfig) -> dict[str, dict]:
     """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
     variants = expand(cfg)  # validates every override before anything is trained
+    leader = is_global_zero()
+    if not leader:
+        return _follow(cfg)
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
-    out_root = Path(cfg.paths.output_dir)
-    out_root.mkdir(parents=True, exist_ok=True)
+    out_root, state, resumed = open_run_state(cfg)
+    if resumed:  # the variants write into the folder being resumed
+        cfg, variants = _with_output_dir(cfg, out_root)
     results: dict[str, dict] = {}
     parent_tags = {KIND: "parent", EXPERIMENT: cfg.experiment.name, PAPER_TABLE: cfg.experiment.get("paper_table"),
                    SCALE: cfg.scale.name, DATA: cfg.data.get("name"), "suite.command": _command_line()}
     t0 = time.time()
     trained: dict[str, tuple[Path, str]] = {}
-    with tracker.run(f"{cfg.experiment.name} ({cfg.scale.name})", parent_tags) as parent_id:
-        tracker.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=False), "config.yaml")
-        tracker.log_params(parent_id, {"experiment.name": cfg.experiment.name, "scale.name": cfg.scale.name,
-                                       "seeds": str(list(cfg.seeds) if cfg.get("seeds") else [cfg.seed]),
-                                       "variants": str([v.label for v in variants])})
+    with tracker.run(f"{cfg.experiment.name} ({cfg.scale.name})", parent_tags,
+                     run_id=state.data["parent_run_id"] if resumed else None) as parent_id:
+        state.set(parent_run_id=parent_id)
+        if not resumed:
+            tracker.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=False), "config.yaml")
+            tracker.log_params(parent_id, {"experiment.name": cfg.experiment.name, "scale.name": cfg.scale.name,
+                                           "seeds": str(list(cfg.seeds) if cfg.get("seeds") else [cfg.seed]),
+                                           "variants": str([v.label for v in variants])})
         bar = tqdm(variants, desc=f"{cfg.experiment.name}: variants", unit="variant", dynamic_ncols=True)
         for variant in bar:
             bar.set_postfix_str(variant.run_name)
             try:
-                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained)
+                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state)
             except Exception as e:  # one broken variant must not take the others down
                 log.error("variant %r failed: %s", variant.run_name, e)
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
@@ -250,6 +349,7 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                     raise
         failed = sorted(k for k, v in results.items() if "error" in v)
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
+        state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
     log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
     if cfg.build_reports:
         from reports.build import build_reports
@@ -261,12 +361,42 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     return results
 
 
+def _with_output_dir(cfg: DictConfig, out_root: Path) -> tuple[DictConfig, list[Variant]]:
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_root)
+    return cfg, expand(cfg)
+
+
+def _follow(cfg: DictConfig) -> dict[str, dict]:
+    """A DDP rank other than 0: train and sample every variant in step with rank 0 (same folder, same
+    skips), without tracking, scoring or reports. Lightning's launcher hands its child processes
+    rank 0's Hydra run folder; under torchrun or SLURM give every node the same ``paths.output_dir``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized() and not cfg.get("resume"):
+        cfg, _ = _with_output_dir(cfg, Path(HydraConfig.get().run.dir))
+    out_root, state, _ = open_run_state(cfg, writable=False)
+    cfg, variants = _with_output_dir(cfg, out_root)
+    trained: dict[str, tuple[Path, str]] = {}
+    for variant in variants:
+        variant.cfg.evaluate = False
+        try:
+            run_variant(variant, None, None, out_root, trained, state)
+        except Exception as e:  # rank 0 meets the same error and records it; stay in step for the next variant
+            log.error("variant %r failed on this rank: %s", variant.run_name, e)
+            if cfg.fail_fast:
+                raise
+    return {}
+
+
 def _command_line() -> str:
     return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, "-m", "experiments.run", *sys.argv[1:]])
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def main(cfg: DictConfig) -> None:
+    from experiments.resume import ResumeError
     from experiments.tracking import TrackingUnavailable
     from experiments.variants import VariantError
 
@@ -275,7 +405,7 @@ def main(cfg: DictConfig) -> None:
     logging.getLogger("lightning.fabric").propagate = False
     try:
         results = run(cfg)
-    except (TrackingUnavailable, VariantError) as e:
+    except (TrackingUnavailable, VariantError, ResumeError) as e:
         log.error("%s", e)
         sys.exit(2)
     if results and all("error" in v for v in results.values()):

@@ -110,6 +110,13 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         return run.info.run_id
 
+    def reopen(self, run_id: str) -> str:
+        """Mark an earlier run RUNNING again (``resume=``): its metrics continue where they stopped."""
+        self.client.update_run(run_id, status="RUNNING")
+        if STATUS_MSG in self.client.get_run(run_id).data.tags:  # the error of the failed attempt
+            self.client.delete_tag(run_id, STATUS_MSG)
+        return run_id
+
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
@@ -122,8 +129,10 @@ class Tracker:
         self.finish(run_id, "FAILED")
 
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, Any], parent_id: str | None = None) -> Iterator[str]:
-        run_id = self.start(name, tags, parent_id)
+    def run(self, name: str, tags: Mapping[str, Any], parent_id: str | None = None,
+            run_id: str | None = None) -> Iterator[str]:
+        """A run that ends FINISHED, or FAILED on an exception; ``run_id`` reopens an earlier one."""
+        run_id = self.reopen(run_id) if run_id else self.start(name, tags, parent_id)
         try:
             yield run_id
         except BaseException as e:

@@ -29,6 +29,8 @@ PAPER_DIR = Path(__file__).resolve().parent / "paper"
 DIRECTION: dict[str, int] = {
     "IQA": 1, "VQA": 1, "Sync-C": 1, "Sync-D": -1, "FVD-R": -1, "FVD-I": -1, "FVD": -1, "FVD-25": -1,
     "FID": -1, "E-FID": -1, "DGlo": -1, "DExp": -1, "SSIM": 1, "Glo": 0, "Exp": 0, "Smo": 0, "Smooth": 0,
+    # speed (Loopy Tables 5-6, experiment.measure: speed): seconds and real-time factor
+    "s/step": -1, "Cost/clip": -1, "Cost/15s": -1, "RTF": -1,
 }
 
 

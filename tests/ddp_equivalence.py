@@ -51,7 +51,7 @@ def main(mode: str, out: str) -> None:
     devices = 1 if mode == "single" else int(cfg.trainer.devices)
     from hydra.utils import instantiate
 
-    trainer = instantiate(cfg.trainer, max_steps=STEPS, logger=False, enable_progress_bar=False,
+    trainer = instantiate(cfg.trainer, max_steps=STEPS, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                           gradient_clip_val=None)
     model = Linear()
     # Under DDP Lightning swaps in a DistributedSampler that shuffles training data (seed 0, epoch 0) and

@@ -163,6 +163,7 @@ def test_training_leaves_the_run_running_until_the_runner_finishes_it(tmp_path, 
     variant = expand(cfg)[0]
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
     run_id = tracker.start("v", {"suite.kind": "variant"})
-    train(variant, build_model(variant.cfg.model), hydra.utils.instantiate(variant.cfg.data), tracker, run_id)
+    train(variant, build_model(variant.cfg.model), hydra.utils.instantiate(variant.cfg.data), tracker, run_id,
+          tmp_path / "out")
     run = tracker.client.get_run(run_id)
     assert run.info.status == "RUNNING" and "stage2-train/loss" in run.data.metrics
