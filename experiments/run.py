@@ -59,7 +59,8 @@ def stages_of(cfg: DictConfig) -> list[dict]:
 
 def is_global_zero() -> bool:
     """Whether this process is global rank 0 under torchrun, SLURM or Lightning's DDP launcher (or alone).
-    The other ranks only train: tracking, run state, sampling, scoring and reports belong to rank 0."""
+    The other ranks train and sample their share of the test items; tracking, run state, scoring and
+    reports belong to rank 0."""
     for key in ("RANK", "SLURM_PROCID"):
         if os.environ.get(key):
             return int(os.environ[key]) == 0
@@ -317,8 +318,7 @@ def _slug(label: str) -> str:
 def run(cfg: DictConfig) -> dict[str, dict]:
     """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
     variants = expand(cfg)  # validates every override before anything is trained
-    leader = is_global_zero()
-    if not leader:
+    if not is_global_zero():
         return _follow(cfg)
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
     out_root, state, resumed = open_run_state(cfg)
