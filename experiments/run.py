@@ -209,7 +209,7 @@ def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
                               weights=_plain(e.get("weights")),
                               standin=bool(e.standin), n_boot=int(e.n_boot), seed=variant.seed,
                               preset=str(e.get("preset") or ("tiny" if variant.cfg.scale.name == "tiny" else "paper")),
-                              options=_plain(e.get("options")))
+                              options=_plain(e.get("options")), subsets=_plain(e.get("subsets")))
     write_result(result, out_dir / "eval")
     return result
 

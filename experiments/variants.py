@@ -8,9 +8,20 @@ Every override must name an existing key, so a typo fails before anything trains
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+
+def _id_regex(ids) -> str:
+    """``${id_regex:${data.test_identities}}`` -> ``^(face03|face04)_``: the test videos of those
+    identities (test items are named ``<identity>_<clip>``), for ``eval.subsets``."""
+    return "^(" + "|".join(re.escape(str(i)) for i in ids) + ")_"
+
+
+if not OmegaConf.has_resolver("id_regex"):
+    OmegaConf.register_new_resolver("id_regex", _id_regex)
 
 
 class VariantError(ValueError):

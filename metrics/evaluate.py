@@ -8,6 +8,9 @@ Videos are paired by file stem. Every pretrained file is checked before any vide
 Each video gets a row in ``per_video.csv`` with its per-video metrics and a ``status``: ``ok`` or
 ``skipped: <scorer>: <reason>; ...`` (unreadable file, no face, too short, frame size mismatch, ...);
 a pred/gt length difference truncates both to the shorter and is noted in ``note``.
+A metric named ``SUBSET:METRIC`` (``--subset open=face03``) is METRIC over the videos whose name
+matches SUBSET's regular expression, e.g. the open-set half of Loopy Table 3 (unseen identities):
+videos are scored once, set metrics (FID, FVD) re-pooled over the subset's features.
 ``summary.json`` holds, per metric, ``{mean, ci_low, ci_high, n, backbone, comparable_to_paper,
 protocol}`` with a 95% bootstrap interval (:mod:`metrics.bootstrap`), plus ``missing_pred`` (gt
 without pred), ``extra_pred`` (pred without gt) and ``status_counts``. Both files are written
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +78,15 @@ def _read(path):
     return read_video(path)
 
 
+def split_subset(name: str) -> tuple[str | None, str]:
+    """``"open:Sync-C"`` -> ``("open", "Sync-C")``; ``"FID"`` -> ``(None, "FID")``."""
+    subset, _, metric = name.rpartition(":")
+    return subset or None, metric
+
+
 def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None = None, n_boot: int = 1000,
                      seed: int = 0, progress: bool = True, standin: bool = True, options: dict | None = None,
-                     device: str = "cpu", preset: str = "paper") -> EvalResult:
+                     device: str = "cpu", preset: str = "paper", subsets: dict | None = None) -> EvalResult:
     """Score every video of ``pred_dir`` (paired by stem with ``gt_dir``) with ``metrics``.
 
     Args:
@@ -84,6 +94,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
         weights: ``{weights key: local path}`` (``metrics/weights.py``); environment variables fill the rest.
         standin: allow labelled fixed-seed stand-ins for missing files; False raises before decoding.
         options: ``{scorer group: {option: value}}`` over the preset's options.
+        subsets: ``{name: regex over video names}`` for metrics named ``name:METRIC``.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (--preset); use one of {list(PRESETS)}")
@@ -91,7 +102,13 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     if unknown:
         raise ValueError(f"unknown weights key(s) {unknown} (--weights / weights.*); known: {', '.join(weights_table.WEIGHTS)}")
     preds, gts = list_videos(pred_dir), list_videos(gt_dir)
-    names = list(metrics or registry.METRIC_NAMES)
+    requested = list(metrics or registry.METRIC_NAMES)
+    undefined = sorted({sub for sub, _ in map(split_subset, requested) if sub and sub not in (subsets or {})})
+    if undefined:
+        raise ValueError(f"metrics {[m for m in requested if split_subset(m)[0] in undefined]} name subset(s) "
+                         f"{undefined} that are not defined; define each as NAME=REGEX over test video names "
+                         f"(eval.subsets.NAME in the experiment config, --subset NAME=REGEX here)")
+    names = list(dict.fromkeys(split_subset(m)[1] for m in requested))  # what the scorers compute
     dropped = []
     if gt_dir is None:
         dropped = [m for m in names if m in registry.GT_ONLY_METRICS
@@ -106,7 +123,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
         opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}
     scorers = {g: registry.build(g, weights, device=device, standin=standin, **opts[g]) for g in groups}
 
-    rows, feats = [], {g: ([], []) for g in groups if scorers[g].kind == SET}
+    rows, feats = [], {g: ([], [], []) for g in groups if scorers[g].kind == SET}  # pred, gt, video name
     for stem, path in tqdm(preds.items(), desc="evaluate", unit="video", disable=not progress):
         row = {"video": stem, "pred_path": str(path), "gt_path": str(gts.get(stem, "")), "note": ""}
         problems = []
@@ -128,6 +145,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                     fp, fg = scorer.features(pred), scorer.features(gt)
                     feats[g][0].append(fp)
                     feats[g][1].append(fg)
+                    feats[g][2].append(stem)
                 else:
                     row.update(scorer.score_video(pred, gt))
             except VideoSkipped as e:
@@ -139,6 +157,11 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
 
     df = pd.DataFrame(rows, columns=None if rows else ["video", "pred_path", "gt_path", "note", "status"])
     summary = _summarise(df, names, scorers, feats, n_boot, seed, progress)
+    for name in requested:
+        subset, metric = split_subset(name)
+        if subset and metric in names:
+            summary[name] = _summarise(df, [metric], scorers, feats, n_boot, seed, progress,
+                                       select=re.compile(subsets[subset]).search)[metric]
     summary.update({
         "missing_pred": sorted(set(gts) - set(preds)),
         "extra_pred": sorted(set(preds) - set(gts)) if gt_dir is not None else [],
@@ -151,13 +174,19 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     return EvalResult(df, summary)
 
 
-def _summarise(df, names, scorers, feats, n_boot, seed, progress) -> dict:
+def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -> dict:
+    """Mean and 95% CI per metric, over the videos whose name ``select`` accepts (all by default)."""
+    if select is not None:
+        df = df[[bool(select(v)) for v in df["video"]]] if len(df) else df
     summary = {}
     for name in names:
         group = registry.group_of(name)
         scorer = scorers[group]
         if scorer.kind == SET:
-            fp, fg = feats[group]
+            fp, fg, stems = feats[group]
+            if select is not None:
+                keep = [i for i, v in enumerate(stems) if select(v)]
+                fp, fg = [fp[i] for i in keep], [fg[i] for i in keep]
             with tqdm(total=min(n_boot, SET_BOOT_CAP), desc=f"bootstrap {name}", disable=not progress, leave=False) as bar:
                 stats = bootstrap_set_metric(fp, fg, n_boot=n_boot, seed=seed, progress=bar.update)
         else:
@@ -227,6 +256,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-standin", action="store_true", help="fail on a missing weight file instead of a stand-in")
     ap.add_argument("--preset", default="paper", choices=list(PRESETS))
     ap.add_argument("--opt", nargs="*", default=None, help="GROUP.OPTION=VALUE, e.g. FID.frame_stride=2")
+    ap.add_argument("--subset", nargs="*", default=None,
+                    help="NAME=REGEX over video names; score it with metrics named NAME:METRIC (e.g. open:Sync-C)")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -241,7 +272,8 @@ def main(argv=None) -> None:
         ap.error("--system and --experiment go together: the system's name and the table it joins")
     result = evaluate_folders(args.pred, args.gt, args.metrics, _key_values(args.weights, "--weights"),
                               n_boot=args.n_boot, seed=args.seed, standin=not args.no_standin,
-                              options=_parse_options(args.opt), device=args.device, preset=args.preset)
+                              options=_parse_options(args.opt), device=args.device, preset=args.preset,
+                              subsets=_key_values(args.subset, "--subset"))
     csv, js = write_result(result, args.out or args.pred)
     for name in [k for k, v in result.summary.items() if isinstance(v, dict) and "mean" in v]:
         s = result.summary[name]

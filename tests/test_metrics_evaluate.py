@@ -80,3 +80,30 @@ def test_registry_names():
     assert registry.SCORERS["Sync"].target == "metrics.sync:SyncScorer"
     with pytest.raises(ValueError, match="--metrics"):
         registry.scorer_groups(["FVD"])
+
+
+def test_subset_metrics_equal_scoring_the_subset_alone(folders, tmp_path):
+    """``open:SSIM`` / ``open:FID`` over the videos matching the subset's regex are what scoring a folder
+    of only those videos gives (per-video metrics: the same rows; set metrics: re-pooled features)."""
+    import shutil
+
+    pred, gt = folders
+    sub_pred, sub_gt = tmp_path / "pred", tmp_path / "gt"
+    sub_pred.mkdir()
+    sub_gt.mkdir()
+    for name in ("ok", "longer_gt"):
+        shutil.copy(pred / f"{name}.mp4", sub_pred)
+        shutil.copy(gt / f"{name}.mp4", sub_gt)
+    both = evaluate_folders(pred, gt, metrics=["SSIM", "FID", "open:SSIM", "open:FID"], n_boot=50, progress=False,
+                            subsets={"open": "^(ok|longer_gt)$"}).summary
+    alone = evaluate_folders(sub_pred, sub_gt, metrics=["SSIM", "FID"], n_boot=50, progress=False).summary
+    for m in ("SSIM", "FID"):
+        assert both[f"open:{m}"]["n"] == alone[m]["n"] == 2
+        assert both[f"open:{m}"]["mean"] == pytest.approx(alone[m]["mean"], rel=1e-6)
+    assert both["SSIM"]["n"] == 3 and both["SSIM"]["mean"] != pytest.approx(both["open:SSIM"]["mean"])
+
+
+def test_subset_metric_without_a_subset_names_what_to_define(folders):
+    pred, gt = folders
+    with pytest.raises(ValueError, match=r"name subset\(s\) \['open'\].*eval\.subsets\.NAME.*--subset NAME=REGEX"):
+        evaluate_folders(pred, gt, metrics=["SSIM", "open:SSIM"], n_boot=10, progress=False)

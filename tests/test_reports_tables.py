@@ -137,3 +137,9 @@ def test_orderings_compare_each_pair_with_the_papers_direction():
     md = to_delta_markdown(t)
     assert "Orderings reproduced: **2/5** pairs of rows, 1 of them with our 95% intervals apart" in md
     assert "| Full > w/o TSM" in md
+
+
+def test_a_subset_metric_ranks_as_its_metric():
+    from reports.tables import direction
+
+    assert [direction(m) for m in ("open:Sync-C", "open:Sync-D", "open:SSIM@30", "open:Smo")] == [1, -1, 1, 0]

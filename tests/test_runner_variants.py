@@ -46,3 +46,15 @@ def test_unknown_key_names_variant_key_and_where_to_look():
 def test_variants_do_not_leak_into_each_other():
     vs = expand(_cfg({"a": {"model.tsm.stride": 1}, "b": {}}))
     assert vs[1].cfg.model.tsm.stride == 4
+
+
+def test_open_set_subset_follows_the_held_out_identities(compose):
+    """Loopy Table 3's open-set half scores the test videos of identities never trained on."""
+    import re
+
+    for data, ids in (("synthtalk", ["face03"]), ("synthtalk_gpu", ["face09", "face10", "face11"])):
+        cfg = expand(compose(["ablation=tsm_stride", f"data={data}"], with_test_configs=False))[0].cfg
+        pattern = re.compile(cfg.eval.subsets.open)
+        assert list(cfg.data.test_identities) == ids
+        assert all(pattern.search(f"{i}_test0") for i in ids)
+        assert not pattern.search("astronaut_test0") and not pattern.search("face0_test0")
