@@ -183,6 +183,10 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     caption = f"{caption.rstrip('. ')}. Ours: data {data}, scale {scale}, seeds {', '.join(seeds)}."
     label = params.get("experiment.report.paper_label")
     paper_label = f"Paper ({label if label not in (None, 'None', 'null', '') else table_csv})" if paper else "Paper"
+    if params.get("experiment.measure") == "speed":  # Loopy Tables 5-6: the cells' source is the machine
+        machines = sorted({k.data.tags[backbone_tag(m)] for k in finished for m in metrics
+                           if backbone_tag(m) in k.data.tags})
+        caption += f" Timed, untrained, on {'; '.join(machines) or 'an unrecorded machine'}."
     if baselines:
         caption += f" Baselines scored with the same metric code on their own videos: {', '.join(baselines)}."
     failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]

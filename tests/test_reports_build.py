@@ -242,3 +242,22 @@ def test_significance_marks_rows_that_differ_from_the_full_model(tmp_path):
     row = {ln.split(" &")[0]: ln for ln in tex.splitlines() if " & " in ln}
     assert "$^{*}$" in row["w/o X"] and "$^{*}$" not in row["w/o Y"]
     assert r"Differs from Full at the 95\% level (paired bootstrap" in tex
+
+
+def test_speed_table_names_the_machine_and_ranks_lower_first(tmp_path):
+    """Loopy Table 6 (experiment.measure: speed): seconds and RTF rank lower-is-better, and the caption says
+    where the timings come from (the cells' backbone is the machine)."""
+    from reports.build import table_for
+
+    t = Tracker(f"sqlite:///{tmp_path}/m.db", "suite")
+    machine = "NVIDIA H100 80GB HBM3 (CUDA 12.8)"
+    row = {"w.o.TSM": 18.0, "Full Model": 19.0}
+    _log_figure(t, "loopy_tsm_cost", ["Cost/clip", "RTF"], {}, {
+        label: (OmegaConf.create({"experiment": {"measure": "speed"}}),
+                {"Cost/clip": {"mean": v, "n": 2, "backbone": machine},
+                 "RTF": {"mean": v / 0.48, "n": 2, "backbone": machine}}) for label, v in row.items()})
+    table = table_for(t.client, t.experiment_id, "loopy_tsm_cost")
+    assert f"Timed, untrained, on {machine}." in table.caption
+    md = build_reports(t.uri, "suite", tmp_path / "out", experiments=["loopy_tsm_cost"])
+    text = next(p for p in md if p.suffix == ".md" and p.stem == "loopy_tsm_cost").read_text()
+    assert "Cost/clip ↓" in text and "| w.o.TSM    | **18.000**" in text
