@@ -261,3 +261,25 @@ def test_speed_table_names_the_machine_and_ranks_lower_first(tmp_path):
     md = build_reports(t.uri, "suite", tmp_path / "out", experiments=["loopy_tsm_cost"])
     text = next(p for p in md if p.suffix == ".md" and p.stem == "loopy_tsm_cost").read_text()
     assert "Cost/clip ↓" in text and "| w.o.TSM    | **18.000**" in text
+
+
+def test_index_lists_tables_of_earlier_calls_with_their_ordering_counts(tmp_path):
+    """experiments.run rebuilds only its own table; the index still lists every table in the folder."""
+    t = Tracker(f"sqlite:///{tmp_path}/m.db", "suite")
+    # paper: Loopy (Full) above w/o TSM on Sync-C (higher better) and below on Sync-D (lower better)
+    _log(t, "first", {"Loopy (Full)": {"Sync-C": _s(8.0, 0.1), "Sync-D": _s(6.0, 0.1)},
+                      "w/o TSM": {"Sync-C": _s(7.0, 0.1), "Sync-D": _s(5.0, 0.1)}})
+    build_reports(t.uri, "suite", tmp_path / "out", experiments=["first"])
+    _log(t, "second", {"Loopy (Full)": {"Sync-C": _s(8.0, 0.1), "Sync-D": _s(6.0, 0.1)},
+                       "w/o TSM": {"Sync-C": _s(9.0, 0.1), "Sync-D": _s(7.0, 0.1)}})
+    build_reports(t.uri, "suite", tmp_path / "out", experiments=["second"])
+    index = (tmp_path / "out" / "index.md").read_text()
+    first = next(line for line in index.splitlines() if line.startswith("- **first**"))
+    second = next(line for line in index.splitlines() if line.startswith("- **second**"))
+    paper = pd.read_csv(PAPER_DIR / "loopy_table3_ablations.csv").set_index("method")
+    c_better = paper.loc["Loopy (Full)", "hdtf_Sync-C"] > paper.loc["w/o TSM", "hdtf_Sync-C"]
+    d_better = paper.loc["Loopy (Full)", "hdtf_Sync-D"] < paper.loc["w/o TSM", "hdtf_Sync-D"]
+    # "first": full model higher Sync-C, higher Sync-D; "second": lower Sync-C, lower Sync-D
+    assert f"orderings reproduced: {int(c_better) + int(not d_better)}/2" in first
+    assert f"orderings reproduced: {int(not c_better) + int(d_better)}/2" in second
+    assert "[first.tex](first.tex)" in first and "[second.delta.md]" not in first
