@@ -37,16 +37,20 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _sync() -> None:
+    """Wait for queued GPU work, so that wall-clock timings cover it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn: Callable[[], object], warmup: int, repeats: int) -> float:
     for _ in range(warmup):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    _sync()
     t0 = time.perf_counter()
     for _ in range(repeats):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    _sync()
     return (time.perf_counter() - t0) / max(repeats, 1)
 
 
@@ -69,8 +73,7 @@ def bench_train(cfg: DictConfig, steps: int) -> dict:
             self.t = time.perf_counter()
 
         def on_train_batch_end(self, *a):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+            _sync()
             timings.append(time.perf_counter() - self.t)
 
     trainer = hydra.utils.instantiate(cfg.trainer, max_steps=steps + 2, logger=False, callbacks=[_Clock()],
@@ -140,11 +143,6 @@ def measure_generation(module, dm, items: int, denoiser: str | None = None) -> d
     if calls:
         out["s_per_denoising_step"] = sum(calls) / len(calls)
     return out
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def speed_row(cfg: DictConfig, module, dm) -> dict[str, float]:
