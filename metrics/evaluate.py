@@ -109,6 +109,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                          f"{undefined} that are not defined; define each as NAME=REGEX over test video names "
                          f"(eval.subsets.NAME in the experiment config, --subset NAME=REGEX here)")
     names = list(dict.fromkeys(split_subset(m)[1] for m in requested))  # what the scorers compute
+    selects = {sub: re.compile(pattern).search for sub, pattern in (subsets or {}).items()}
     dropped = []
     if gt_dir is None:
         dropped = [m for m in names if m in registry.GT_ONLY_METRICS
@@ -161,7 +162,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
         subset, metric = split_subset(name)
         if subset and metric in names:
             summary[name] = _summarise(df, [metric], scorers, feats, n_boot, seed, progress,
-                                       select=re.compile(subsets[subset]).search)[metric]
+                                       select=selects[subset])[metric]
     summary.update({
         "missing_pred": sorted(set(gts) - set(preds)),
         "extra_pred": sorted(set(preds) - set(gts)) if gt_dir is not None else [],
