@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -41,6 +40,7 @@ from metrics.bootstrap import paired_bootstrap
 from reports.tables import (
     Cell,
     Table,
+    ordering_count,
     paper_rows,
     to_delta_markdown,
     to_frame,
@@ -262,9 +262,9 @@ def _index_line(out: Path, name: str) -> str:
     delta = out / f"{name}.delta.md"
     if delta.exists():
         links.append(f"[paper vs ours]({name}.delta.md)")
-        m = re.search(r"Orderings reproduced: \*\*(\d+/\d+)\*\*", delta.read_text())
-        if m:
-            links[-1] += f" (orderings reproduced: {m.group(1)})"
+        count = ordering_count(delta.read_text())
+        if count:
+            links[-1] += f" (orderings reproduced: {count})"
     return f"- **{name}**: " + ", ".join(links)
 
 

@@ -289,6 +289,15 @@ def orderings(t: Table) -> list[Ordering]:
     return out
 
 
+ORDERINGS_LEAD = "Orderings reproduced: **"
+
+
+def ordering_count(delta_markdown: str) -> str | None:
+    """``"k/n"`` as :func:`to_delta_markdown` states it, or None for a table without orderings."""
+    m = re.search(re.escape(ORDERINGS_LEAD) + r"(\d+/\d+)\*\*", delta_markdown)
+    return m.group(1) if m else None
+
+
 def to_delta_markdown(t: Table) -> str:
     """Paper vs ours: each value beside the paper's, and which of the paper's orderings we reproduce."""
     pairs = orderings(t)
@@ -305,7 +314,7 @@ def to_delta_markdown(t: Table) -> str:
     if pairs:
         agree = sum(p.agrees for p in pairs)
         sep = sum(p.agrees and p.separated for p in pairs)
-        parts.append(f"Orderings reproduced: **{agree}/{len(pairs)}** pairs of rows, {sep} of them with our 95% "
+        parts.append(f"{ORDERINGS_LEAD}{agree}/{len(pairs)}** pairs of rows, {sep} of them with our 95% "
                      "intervals apart (paper's better row first):\n")
         parts.append(pd.DataFrame([{"metric": p.metric, "paper: better > worse": f"{p.better} > {p.worse}",
                                     "ours agree": "yes" if p.agrees else "no",
