@@ -58,7 +58,8 @@ def bench_train(cfg: DictConfig, steps: int) -> dict:
     """Seconds per optimiser step of the last training stage (after a warm-up of 2 steps)."""
     import lightning.pytorch as pl
 
-    from experiments.run import build_model, stages_of
+    from experiments.run import stages_of
+    from lightning_modules.build import build_model
 
     pl.seed_everything(cfg.seed)
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
@@ -89,7 +90,8 @@ def bench_sample(cfg: DictConfig, items: int) -> dict:
     """Seconds per test item and the real-time factor of generation."""
     import lightning.pytorch as pl
 
-    from experiments.run import build_model, stages_of
+    from experiments.run import stages_of
+    from lightning_modules.build import build_model
 
     pl.seed_everything(cfg.seed)
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")

@@ -16,7 +16,6 @@ Examples::
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -32,25 +31,9 @@ from tqdm.auto import tqdm
 from experiments.resume import RunState, open_run_state
 from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
+from lightning_modules.build import build_model
 
 log = logging.getLogger("experiments.run")
-
-# Keys of a model config that belong to the runner, not to the module's constructor.
-RUNNER_MODEL_KEYS = ("name", "stages", "inference_keys")
-
-
-def build_model(model_cfg: DictConfig):
-    """Instantiate the LightningModule, leaving out runner-owned keys it does not accept."""
-    target = hydra.utils.get_class(model_cfg._target_)
-    params = inspect.signature(target.__init__).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    # resolve against the whole config first: interpolations like ${scale.image_size} point outside model
-    cfg = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
-    for k in RUNNER_MODEL_KEYS:
-        if k in cfg and not (k in params or takes_kwargs):
-            del cfg[k]
-    return hydra.utils.instantiate(cfg, _convert_="all")
-
 
 def stages_of(cfg: DictConfig) -> list[dict]:
     stages = cfg.model.get("stages") or [{"name": "main", "max_steps": cfg.trainer.get("max_steps", 100)}]

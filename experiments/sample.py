@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from datamodules.video_io import VideoReadError, read_audio, write_video
 from experiments.prediction_writer import to_uint8_frames
-from experiments.run import build_model
+from lightning_modules.build import build_model
 
 log = logging.getLogger("experiments.sample")
 

@@ -128,7 +128,7 @@ def test_lightning_fit_runs_both_stages():
 
 
 def test_configs_compose_and_instantiate(compose):
-    from experiments.run import build_model
+    from lightning_modules.build import build_model
 
     cfg = compose(["model=joyvasa"], with_test_configs=False)
     assert cfg.model.windows.w_cur == cfg.data.clip.num_frames == 25

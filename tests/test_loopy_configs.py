@@ -4,8 +4,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from experiments.run import build_model
 from experiments.variants import expand
+from lightning_modules.build import build_model
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from lightning_modules.build import build_model
 from lightning_modules.loopy import LoopyModule
 from lightning_modules.loopy.dual_unet import DualUNet
 from lightning_modules.loopy.temporal_layers import LoopyTemporalBlock
@@ -84,11 +85,9 @@ def test_sd_folder_loads_into_both_nets(tmp_path):
 
 def test_paper_scale_on_meta_device_has_sd15_shapes():
     model_cfg = OmegaConf.load(REPO / "experiments/configs/model/loopy.yaml")
-    kwargs = OmegaConf.to_container(model_cfg, resolve=True)
-    kwargs.pop("_target_")
-    kwargs.pop("inference_keys")  # runner-owned
     with torch.device("meta"):
-        m = LoopyModule(**kwargs)
+        m = build_model(model_cfg)
+    assert isinstance(m, LoopyModule)
     counts = m.parameter_counts()
     # SD 1.5's U-Net has 859,520,964 parameters; the reference net copies its structure
     assert counts["denoising_unet"] == counts["reference_net"] == 859_520_964

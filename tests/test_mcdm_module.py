@@ -7,6 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from lightning_modules.build import build_model
 from lightning_modules.mcdm import MCDMModule
 
 torch.set_num_threads(1)
@@ -157,12 +158,9 @@ def test_paper_scale_on_meta_device_reports_parameter_counts(monkeypatch):
     """scale=paper shapes (§4.1) without weights or memory: SD 1.5 U-Net + VAE, wav2vec2-base, CLIP ViT-L/14."""
     for var in ("MCDM_SD15_PATH", "MCDM_WAV2VEC2_PATH", "MCDM_CLIP_PATH"):
         monkeypatch.delenv(var, raising=False)
-    kwargs = OmegaConf.to_container(OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml")),
-                                    resolve=True)
-    kwargs.pop("_target_")
-    kwargs.pop("inference_keys")  # runner-owned
     with torch.device("meta"):
-        m = MCDMModule(**kwargs)
+        m = build_model(OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml")))
+    assert isinstance(m, MCDMModule)
     counts = m.parameter_counts()
     # transformers builds wav2vec2's masked_spec_embed with torch.Tensor(), which ignores the device context
     on_cpu = [n for n, p in m.named_parameters() if not p.is_meta]

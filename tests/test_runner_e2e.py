@@ -154,9 +154,10 @@ def test_training_leaves_the_run_running_until_the_runner_finishes_it(tmp_path, 
     """Lightning's MLflow logger would mark the run FINISHED after fit, i.e. before sampling/evaluation."""
     import hydra
 
-    from experiments.run import build_model, train
+    from experiments.run import train
     from experiments.tracking import Tracker
     from experiments.variants import expand
+    from lightning_modules.build import build_model
 
     cfg = compose(["ablation=toy_guidance", "trainer=cpu", "trainer.log_every_n_steps=1", f"paths.root_dir={tmp_path}",
                    f"logger.tracking_uri=sqlite:///{tmp_path}/db.sqlite"])

@@ -27,17 +27,14 @@ def build_tiny(steps: int):
     """The model of ``model=mcdm scale=tiny`` (model file + tiny preset), random weights."""
     from omegaconf import OmegaConf
 
-    from lightning_modules.mcdm import MCDMModule
+    from lightning_modules.build import build_model
 
     cfg = OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml"))
     cfg = OmegaConf.merge(cfg, OmegaConf.load(os.path.join(ROOT, "experiments/configs/preset/mcdm_tiny.yaml")).model)
     for key in ("pretrained.path", "audio.wav2vec_path", "image.clip_path"):
         OmegaConf.update(cfg, key, None)
     cfg.sampling.steps = steps
-    kw = OmegaConf.to_container(cfg, resolve=True)
-    kw.pop("_target_")
-    kw.pop("inference_keys", None)  # runner-owned (experiments.run.training_signature)
-    return MCDMModule(**kw).eval()
+    return build_model(cfg).eval()
 
 
 def paper_parameter_counts() -> dict[str, int]:
@@ -46,16 +43,13 @@ def paper_parameter_counts() -> dict[str, int]:
     import torch
     from omegaconf import OmegaConf
 
-    from lightning_modules.mcdm import MCDMModule
+    from lightning_modules.build import build_model
 
     cfg = OmegaConf.load(os.path.join(ROOT, "experiments/configs/model/mcdm.yaml"))
     for key in ("pretrained.path", "audio.wav2vec_path", "image.clip_path"):
         OmegaConf.update(cfg, key, None)
-    kw = OmegaConf.to_container(cfg, resolve=True)
-    kw.pop("_target_")
-    kw.pop("inference_keys", None)  # runner-owned (experiments.run.training_signature)
     with torch.device("meta"):
-        model = MCDMModule(**kw)
+        model = build_model(cfg)
     return model.parameter_counts()
 
 
