@@ -248,7 +248,10 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
                 aus = c.add_stream("aac", rate=sample_rate)
                 aus.layout = "mono"
             for f in frames:
-                for pkt in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                # convert explicitly: PyAV's implicit rgb24 -> yuv420p conversion inside encode() gives
+                # other pixels from the third file a process writes on (measured: up to 30 levels apart)
+                yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+                for pkt in vs.encode(yuv):
                     c.mux(pkt)
             for pkt in vs.encode():
                 c.mux(pkt)
