@@ -7,7 +7,15 @@ from pathlib import Path
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Subset
 
-from datamodules.clips import ClipDataset, ClipSpec, FrameStore, TestItemDataset, VideoRecord, collate_clips
+from datamodules.clips import (
+    ClipDataset,
+    ClipSpec,
+    FrameStore,
+    TestItemDataset,
+    VideoRecord,
+    collate_clips,
+    collate_test_items,
+)
 
 
 class ClipDataModule(pl.LightningDataModule):
@@ -27,6 +35,8 @@ class ClipDataModule(pl.LightningDataModule):
         samples_per_video: training clips per video per epoch.
         val_items: size of the validation subset.
         max_test_items / max_test_seconds: cap the number and length of test videos.
+        test_batch_size: test items generated side by side (padded to the longest; each is written at its
+            own length). More than 1 makes CPU sampling several times faster per item.
     """
 
     name = "clips"
@@ -34,8 +44,11 @@ class ClipDataModule(pl.LightningDataModule):
     def __init__(self, clip: dict | None = None, image_size: int = 64, batch_size: int = 4, num_workers: int = 0,
                  cache_dir: str | None = None, samples_per_video: int | None = None, val_items: int = 4,
                  max_test_items: int | None = None, max_test_seconds: float | None = None, name: str | None = None,
-                 audio_context_frames: int | None = None, cache_frames: bool = True):
+                 audio_context_frames: int | None = None, cache_frames: bool = True, test_batch_size: int = 1):
         super().__init__()
+        if int(test_batch_size) < 1:
+            raise ValueError(f"data.test_batch_size must be >= 1, got {test_batch_size}")
+        self.test_batch_size = int(test_batch_size)
         self.cache_frames = bool(cache_frames)
         clip = dict(clip or {})
         if audio_context_frames is not None:
@@ -93,7 +106,8 @@ class ClipDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         self.prepare_data()
-        return DataLoader(self.test_items(), batch_size=1, shuffle=False, num_workers=0, collate_fn=collate_clips)
+        return DataLoader(self.test_items(), batch_size=self.test_batch_size, shuffle=False, num_workers=0,
+                          collate_fn=collate_test_items)
 
     def test_dataloader(self) -> DataLoader:
         return self.predict_dataloader()

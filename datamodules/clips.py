@@ -260,6 +260,15 @@ def collate_clips(items: list[dict]) -> dict:
     return out
 
 
+def collate_test_items(items: list[dict]) -> dict:
+    """Test items side by side: ``audio`` zero-padded to the longest item (``num_frames`` keeps each
+    item's own length, and the prediction writer cuts each video and its audio to it)."""
+    longest = max(it["audio"].shape[-1] for it in items)
+    items = [{**it, "audio": torch.nn.functional.pad(it["audio"], (0, longest - it["audio"].shape[-1]))}
+             for it in items]
+    return collate_clips(items)
+
+
 def _check_finite(item: dict, rec: VideoRecord, start: int) -> None:
     """Refuse a clip with NaN/inf values (a damaged cache or source file) before it reaches the loss."""
     bad = [k for k, v in item.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]

@@ -40,7 +40,7 @@ from datamodules.synth_motion import MotionStyle, blink_track, head_pose
 from datamodules.synth_speech import Speaker, frame_envelope, mouth_track, speak
 from datamodules.video_io import atomic_path, write_video, write_wav
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: frames encoded deterministically (video_io.write_video)
 
 
 def identity_names(num_identities: int) -> list[str]:
@@ -166,7 +166,7 @@ class SynthTalkDataModule(ClipDataModule):
     ``seconds_per_clip``, ``test_identities``, ``test_clips_per_identity``,
     ``test_seconds``, ``lip_latency_frames``, ``crf``) and the loader's (``clip``,
     ``batch_size``, ``num_workers``, ``samples_per_video``, ``val_items``,
-    ``max_test_items``, ``cache``: keep decoded frames as .npy beside the set).
+    ``max_test_items``, ``test_batch_size``, ``cache``: keep decoded frames as .npy beside the set).
     """
 
     name = "synthtalk"
@@ -177,12 +177,12 @@ class SynthTalkDataModule(ClipDataModule):
                  crf: int = 12, clip: dict | None = None, batch_size: int = 4, num_workers: int = 0,
                  samples_per_video: int | None = None, val_items: int = 4, max_test_items: int | None = None,
                  cache: bool = True, audio_context_frames: int | None = None, name: str = "synthtalk",
-                 progress: bool = True):
+                 progress: bool = True, test_batch_size: int = 1):
         self.gen = SynthTalk(root, seed, image_size, num_identities, clips_per_identity, seconds_per_clip,
                              test_identities, test_clips_per_identity, test_seconds, lip_latency_frames, crf=crf)
         super().__init__(clip, image_size, batch_size, num_workers,
                          str(self.gen.folder / "cache") if cache else None, samples_per_video, val_items,
-                         max_test_items, None, name, audio_context_frames)
+                         max_test_items, None, name, audio_context_frames, test_batch_size=test_batch_size)
         self.progress = progress
 
     @property

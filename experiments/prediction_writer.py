@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from datamodules.video_io import write_video
+from datamodules.video_io import atomic_path, read_video, write_video
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
@@ -60,3 +60,41 @@ def _first(x):
     if isinstance(x, (list, tuple)):
         return _first(x[0])
     return x
+
+
+#: frames per test video kept for the sample sheet (reports/sample_sheet.py)
+FRAMES_PER_ITEM = 6
+
+
+def _pick(n: int, k: int) -> np.ndarray:
+    return np.linspace(0, max(n - 1, 0), k).round().astype(int)
+
+
+def save_frames(pred_dir: Path, gt_dir: Path, out: Path, k: int = FRAMES_PER_ITEM) -> Path | None:
+    """``k`` evenly spaced frames of every generated video and of its ground truth, as one npz:
+    ``ids`` [N], ``pred`` and ``gt`` uint8 [N, k, H, W, 3], ``index`` [N, k] (the frame numbers)."""
+    ids, preds, gts, idx = [], [], [], []
+    for p in sorted(Path(pred_dir).glob("*.mp4")):
+        g = next(iter(sorted(Path(gt_dir).glob(p.stem + ".*"))), None)
+        if g is None:
+            continue
+        pf, gf = read_video(p).frames, read_video(g).frames
+        n = min(len(pf), len(gf))
+        if n == 0 or pf.shape[1:] != gf.shape[1:]:
+            continue
+        i = _pick(n, k)
+        ids.append(p.stem)
+        preds.append(pf[i])
+        gts.append(gf[i])
+        idx.append(i)
+    if not ids:
+        return None
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ids=np.array(ids), pred=np.stack(preds), gt=np.stack(gts), index=np.stack(idx))
+    return out
+
+
+def load_frames(path: Path) -> dict:
+    """The arrays :func:`save_frames` wrote."""
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

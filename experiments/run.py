@@ -76,14 +76,30 @@ def _stage_logger(tracker: Tracker, run_id: str, prefix: str, experiment_name: s
     return RunOwnedMLFlowLogger(tracking_uri=tracker.uri, run_id=run_id, prefix=prefix, experiment_name=experiment_name)
 
 
+def _single_process(cfg: DictConfig) -> bool:
+    """True for a one-process run (shared stages are trained under a file lock, which DDP ranks that
+    must train in step cannot wait on)."""
+    devices = cfg.trainer.get("devices", 1)
+    n = (devices if isinstance(devices, int) else 2) * int(cfg.trainer.get("num_nodes", 1) or 1)
+    return n == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
+
+
 def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
     """Every stage in turn. A stage with an ``end.ckpt`` from an earlier call is skipped (its weights and
-    random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``)."""
+    random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``).
+    A stage the model config shares between variants (``model.shared_stages``) is trained once and
+    loaded from ``experiments/stage_cache.py`` by every later variant or run with the same stage config.
+    Each stage starts from a random state that depends only on the seed and the stage, so a stage
+    draws the same noise whether the stages before it were trained or loaded."""
+    import lightning.pytorch as pl
     import torch
 
+    from experiments import stage_cache
+    from experiments.lab import cache_root
     from experiments.resume import restore_rng, stage_callbacks, stage_dir
+    from experiments.train_once import get_or_build, read_meta
 
-    for stage in stages_of(variant.cfg):
+    for index, stage in enumerate(stages_of(variant.cfg)):
         name = stage["name"]
         if hasattr(module, "set_stage"):
             module.set_stage(name)
@@ -94,16 +110,42 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             restore_rng(ckpt["suite_rng_states"])
             log.info("variant %r: stage %s already done in %s; skipped", variant.label, name, ckpt_dir)
             continue
-        last = ckpt_dir / "last.ckpt"
-        logger = None
-        if tracker is not None and run_id is not None:
-            logger = _stage_logger(tracker, run_id, name, variant.cfg.logger.experiment_name)
-        callbacks = [*stage_callbacks(out_dir, name, variant.cfg.checkpoint.every_n_steps), *user_callbacks(variant.cfg)]
-        trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
-        log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
-                 f", resuming from {last}" if last.exists() else "")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
-        trainer.save_checkpoint(ckpt_dir / "end.ckpt")
+        pl.seed_everything(variant.seed * 1000 + index, workers=True, verbose=False)
+
+        def fit(stage=stage, name=name, ckpt_dir=ckpt_dir):
+            last = ckpt_dir / "last.ckpt"
+            logger = None
+            if tracker is not None and run_id is not None:
+                logger = _stage_logger(tracker, run_id, name, variant.cfg.logger.experiment_name)
+            callbacks = [*stage_callbacks(out_dir, name, variant.cfg.checkpoint.every_n_steps),
+                         *user_callbacks(variant.cfg)]
+            trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
+            log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
+                     f", resuming from {last}" if last.exists() else "")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+            trainer.save_checkpoint(ckpt_dir / "end.ckpt")
+
+        shared = stage_cache.entry_folder(cache_root(datamodule, variant.cfg), variant.cfg, index) \
+            if _single_process(variant.cfg) else None
+        if shared is None:
+            fit()
+            continue
+        trained_here = []
+
+        def build(tmp, fit=fit, name=name, trained_here=trained_here, index=index):
+            fit()
+            trained_here.append(True)
+            return {**stage_cache.save(module, tmp), "stage": name, "trained_by": variant.run_name, "run_id": run_id,
+                    "signature": stage_cache.stage_signature(variant.cfg, index)}
+
+        folder = get_or_build(shared, build, lambda f: (stage_cache.check(f), stage_cache.load(module, f)),
+                              f"the shared {name} weights")
+        if not trained_here:
+            meta = read_meta(folder)
+            log.info("variant %r: stage %s loaded from %s (trained by %r); same %s configuration", variant.label,
+                     name, folder, meta.get("trained_by"), name)
+            if tracker is not None and run_id is not None:
+                tracker.client.set_tag(run_id, f"suite.{name}_from", f"{folder} (trained by {meta.get('trained_by')})")
 
 
 def training_signature(cfg: DictConfig) -> str:
@@ -183,18 +225,49 @@ def _plain(node):
     return (OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)) or None
 
 
-def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
+def evaluate(cfg: DictConfig, seed: int, pred_dir: Path, gt_dir: Path, out_dir: Path):
     """Score the generated videos against their ground truth with the metrics of the experiment."""
     from metrics.evaluate import evaluate_folders, write_result
 
-    e = variant.cfg.eval
-    result = evaluate_folders(pred_dir, gt_dir, metrics=list(variant.cfg.experiment.metrics),
+    e = cfg.eval
+    result = evaluate_folders(pred_dir, gt_dir, metrics=list(cfg.experiment.metrics),
                               weights=_plain(e.get("weights")),
-                              standin=bool(e.standin), n_boot=int(e.n_boot), seed=variant.seed,
-                              preset=str(e.get("preset") or ("tiny" if variant.cfg.scale.name == "tiny" else "paper")),
+                              standin=bool(e.standin), n_boot=int(e.n_boot), seed=seed,
+                              preset=str(e.get("preset") or ("tiny" if cfg.scale.name == "tiny" else "paper")),
                               options=_plain(e.get("options")), subsets=_plain(e.get("subsets")))
     write_result(result, out_dir / "eval")
     return result
+
+
+def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Path, state: RunState) -> None:
+    """Score the control rows of ``eval.controls`` (``experiments/controls.py``) once per call: the ground
+    truth, and the ground truth broken in one way each, as MLflow runs beside the variants."""
+    from experiments import controls
+    from experiments.lab import prepare_variant
+
+    names = controls.validate(cfg.eval.get("controls"))
+    todo = [n for n in names if state.variant(f"control:{n}").get("status") != "finished"]
+    if not todo:
+        return
+    cfg = cfg.copy()
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    cfg = prepare_variant(cfg, datamodule)
+    datamodule.prepare_data()
+    items = controls.test_set(datamodule)
+    if cfg.eval.get("max_videos"):
+        items = items[:int(cfg.eval.max_videos)]
+    for name in tqdm(todo, desc=f"{cfg.experiment.name}: controls", unit="control", dynamic_ncols=True):
+        label = controls.CONTROLS[name]
+        tags = {KIND: "control", EXPERIMENT: cfg.experiment.name, "suite.system": label, "suite.control": name,
+                SCALE: cfg.scale.name, DATA: cfg.data.get("name")}
+        with tracker.run(f"{label} (control)", tags, parent_id) as run_id:
+            folder = out_root / "controls" / name
+            pred_dir, gt_dir = controls.write_control(name, items, folder)
+            result = evaluate(cfg, int(cfg.seed), pred_dir, gt_dir, folder)
+            tracker.log_summary(run_id, result.summary)
+            for f in sorted((folder / "eval").glob("*")):
+                tracker.log_artifact(run_id, f, "eval")
+        state.update_variant(f"control:{name}", run_id=run_id, status="finished")
 
 
 def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path,
@@ -215,8 +288,6 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         summary = out_dir / "eval" / "summary.json"
         return json.loads(summary.read_text()) if summary.exists() else {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    if is_global_zero():
-        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
             "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
@@ -226,10 +297,15 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
     if state:
         state.update_variant(variant.run_name, run_id=run_id, status="running")
     try:
+        from experiments.lab import prepare_variant
+
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        cfg = prepare_variant(cfg, datamodule)  # what is trained once (the data set's autoencoder), cached
+        if is_global_zero():
+            (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         if tracker and not reopened:  # a reopened run keeps the params it logged first
             tracker.log_config(run_id, cfg)
         pl.seed_everything(variant.seed, workers=True)
-        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         module = build_model(cfg.model)
         if cfg.sample:
             datamodule.predict_dataloader()  # an empty test split fails now, not after the training
@@ -271,8 +347,14 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
             if tracker and cfg.logger.get("log_videos", True):
                 for p in sorted(pred_dir.glob("*.mp4"))[:2]:
                     tracker.log_artifact(run_id, p, "samples")
+            if is_global_zero():  # a few frames of every item, for the table's sample sheet
+                from experiments.prediction_writer import save_frames
+
+                frames = save_frames(pred_dir, gt_dir, out_dir / "frames.npz")
+                if tracker and frames:
+                    tracker.log_artifact(run_id, frames, "samples")
             if cfg.evaluate:
-                result = evaluate(variant, pred_dir, gt_dir, out_dir)
+                result = evaluate(cfg, variant.seed, pred_dir, gt_dir, out_dir)
                 summary = result.summary
                 if tracker:
                     tracker.log_summary(run_id, summary)
@@ -330,6 +412,14 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
                 if cfg.fail_fast:
                     raise
+        if cfg.sample and cfg.evaluate and cfg.eval.get("controls") and cfg.experiment.get("measure") != "speed":
+            try:
+                run_controls(cfg, tracker, parent_id, out_root, state)
+            except Exception as e:  # the variants' rows stand without their controls
+                log.error("control rows failed: %s", e)
+                results["controls"] = {"error": f"{type(e).__name__}: {e}"}
+                if cfg.fail_fast:
+                    raise
         failed = sorted(k for k, v in results.items() if "error" in v)
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
         state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
@@ -341,6 +431,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                                 experiments=[cfg.experiment.name])
         for p in written:
             log.info("report: %s", p)
+            if p.name.startswith(f"{cfg.experiment.name}.") and p.suffix in (".png", ".tex", ".md", ".csv"):
+                tracker.log_artifact(parent_id, p, "report")  # the table and its sample sheet, in MLflow too
     return results
 
 

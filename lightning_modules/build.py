@@ -1,6 +1,7 @@
 """Build a LightningModule from its model config (``experiments/configs/model/*.yaml``).
 
-A model config also carries keys the runner reads (``name``, ``stages``, ``inference_keys``); they
+A model config also carries keys the runner reads (``name``, ``stages``, ``inference_keys``,
+``shared_stages``); they
 are left out unless the module's constructor takes them. The runner, the sampler, the benchmarks and
 the tests all build modules through :func:`build_model`, so no caller filters those keys by hand.
 """
@@ -13,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 # Keys of a model config that belong to the runner, not to the module's constructor.
-RUNNER_MODEL_KEYS = ("name", "stages", "inference_keys")
+RUNNER_MODEL_KEYS = ("name", "stages", "inference_keys", "shared_stages")
 
 
 def build_model(model_cfg: DictConfig | dict):

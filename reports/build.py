@@ -155,7 +155,8 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     parent, kids = _latest_children(client, exp_id, name)
     if parent is None:
         return None
-    finished = [k for k in kids if k.info.status == "FINISHED"]
+    variants = [k for k in kids if k.data.tags.get(KIND, "variant") == "variant"]
+    finished = [k for k in variants if k.info.status == "FINISHED"]
     params = finished[0].data.params
     metrics = _json_param(params, "experiment.metrics") or []
     columns = _prefixed(params, "experiment.report.columns.") or _json_param(params, "experiment.report.columns") or {}
@@ -189,7 +190,7 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
         caption += f" Timed, untrained, on {'; '.join(machines) or 'an unrecorded machine'}."
     if baselines:
         caption += f" Baselines scored with the same metric code on their own videos: {', '.join(baselines)}."
-    failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in kids if k.info.status == "FAILED"]
+    failed = [k.data.tags.get(VARIANT, k.info.run_name) for k in variants if k.info.status == "FAILED"]
     if failed:
         caption += f" Failed variants (see MLflow): {', '.join(sorted(set(failed)))}."
     plot = {k: _json_param({k: v}, k) for k, v in _prefixed(params, "experiment.plot.").items()}
@@ -204,10 +205,37 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     ref = params.get("experiment.report.reference_row")  # a label: kept as text, never parsed as JSON
     if ref in (None, "None", "null", ""):  # the full model: the variant that overrides nothing
         ref = next((lb for lb in order if by_variant[lb][0].data.tags.get(OVERRIDES) == "{}"), None)
+    controls = {k.data.tags.get("suite.system", k.info.run_name): _cells([k], metrics)
+                for k in sorted(kids, key=lambda r: r.info.start_time)
+                if k.data.tags.get(KIND) == "control" and k.info.status == "FINISHED"}
+    if controls:
+        caption += (" Controls: the test set's own ground truth, scored by the same code, intact and broken one way "
+                    "each (experiments/controls.py).")
     table = Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper, paper_label=paper_label,
-                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref)
+                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref, controls=controls)
     mark_significant(client, table, {lb: by_variant[lb] for lb in order})
     return table
+
+
+def sample_sheet_for(client: MlflowClient, exp_id: str, name: str, out: Path) -> Path | None:
+    """``<out>/<name>.samples.png`` from the ``samples/frames.npz`` of the newest run of each variant (its
+    first seed), in the table's row order (``reports/sample_sheet.py``); None when no run kept frames."""
+    from experiments.prediction_writer import load_frames
+    from reports.sample_sheet import compose
+
+    _, kids = _latest_children(client, exp_id, name)
+    rows: dict[str, dict] = {}
+    for k in sorted((k for k in kids if k.info.status == "FINISHED" and k.data.tags.get(KIND, "variant") == "variant"),
+                    key=lambda r: r.info.start_time):
+        label = k.data.tags.get(VARIANT, k.info.run_name)
+        if label in rows:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                rows[label] = load_frames(Path(client.download_artifacts(k.info.run_id, "samples/frames.npz", tmp)))
+            except Exception:  # a run without kept frames (older runs, speed tables) has no row
+                continue
+    return compose(rows, name, out / f"{name}.samples.png") if rows else None
 
 
 def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "talking-portrait-suite",
@@ -239,6 +267,9 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
         png = plot_table(t, out / f"{name}.png")
         if png:
             written.append(png)
+        sheet = sample_sheet_for(client, exp.experiment_id, name, out)
+        if sheet:
+            written.append(sheet)
         if t.paper:
             written.append(_write_text(out / f"{name}.delta.md", to_delta_markdown(t)))
     if written:
@@ -258,7 +289,8 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
 def _index_line(out: Path, name: str) -> str:
     """The index entry of table ``name`` from the files in ``out``; the ordering count is the one its
     ``.delta.md`` states."""
-    links = [f"[{name}{ext}]({name}{ext})" for ext in (".tex", ".csv", ".md", ".png") if (out / f"{name}{ext}").exists()]
+    links = [f"[{name}{ext}]({name}{ext})" for ext in (".tex", ".csv", ".md", ".png", ".samples.png")
+             if (out / f"{name}{ext}").exists()]
     delta = out / f"{name}.delta.md"
     if delta.exists():
         links.append(f"[paper vs ours]({name}.delta.md)")
@@ -279,6 +311,9 @@ def write_report(out: Path, names: list[str]) -> Path:
         page = f"\\clearpage\n\\input{{{n}.tex}}\n"
         if (out / f"{n}.png").exists():
             page += f"\\begin{{center}}\\includegraphics[width=0.75\\linewidth]{{{n}.png}}\\end{{center}}\n"
+        if (out / f"{n}.samples.png").exists():  # the frames the numbers describe, on a page of their own
+            page += (f"\\clearpage\n\\begin{{center}}\\includegraphics[width=\\linewidth,height=0.9\\textheight,"
+                     f"keepaspectratio]{{{n}.samples.png}}\\end{{center}}\n")
         pages.append(page)
     tex = ("% generated by `python -m reports.build`; do not edit\n"
            "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}\n"

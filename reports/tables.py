@@ -80,6 +80,9 @@ class Table:
     x_values: dict[str, float] = field(default_factory=dict)
     #: the full model's row, against which significance markers are computed
     reference_row: str | None = None
+    #: control rows (``experiments/controls.py``): the ground truth intact and broken, never ranked
+    controls: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    controls_label: str = "Controls (ground truth)"
 
 
 def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
@@ -130,12 +133,13 @@ def _header(metric: str, latex: bool) -> str:
     return metric + {1: " ↑", -1: " ↓"}.get(d, "")
 
 
-def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, latex: bool, ours: bool):
-    """Formatted string cells of one block with best/second marks."""
+def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, latex: bool, ours: bool,
+           rank: bool = True):
+    """Formatted string cells of one block with best/second marks (none when ``rank`` is False)."""
     out = {label: {} for label in rows}
     for m in metrics:
         means = {label: (r[m].mean if ours else r[m]) for label, r in rows.items() if m in r}
-        best, second = _rank(means, direction(m))
+        best, second = _rank(means, direction(m)) if rank else (None, None)
         for label, r in rows.items():
             if m not in r:
                 out[label][m] = "--" if latex else ""
@@ -179,6 +183,8 @@ def to_latex(t: Table) -> str:
     if t.paper:
         blocks.append((t.paper_label, _block(t.paper, t.metrics, t.decimals, True, False)))
     blocks.append((t.ours_label, _block(t.ours, t.metrics, t.decimals, True, True)))
+    if t.controls:
+        blocks.append((t.controls_label, _block(t.controls, t.metrics, t.decimals, True, True, rank=False)))
     frames, starts = [], []
     for block_label, cells in blocks:
         df = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=t.metrics) if cells \
@@ -203,7 +209,8 @@ def to_latex(t: Table) -> str:
     has_standin = any(c.standin for r in t.ours.values() for c in r.values())
     caption = _escape(t.caption)
     caption += (r" Ours: mean $\pm$ 95\% bootstrap CI half-width over test videos. "
-                r"Best \textbf{bold}, second \underline{underlined}, within each block.")
+                r"Best \textbf{bold}, second \underline{underlined}, within each block"
+                + (r" (controls are not ranked)." if t.controls else "."))
     if has_standin:
         caption += r" $^\dagger$Stand-in metric backbone (official weights absent): not comparable with the paper's numbers."
     if t.reference_row and any(c.significant for r in t.ours.values() for c in r.values()):
@@ -226,8 +233,9 @@ def to_frame(t: Table) -> pd.DataFrame:
     rows = []
     for label, r in t.paper.items():
         rows.append({"block": t.paper_label, "method": label, **{m: r.get(m) for m in t.metrics}})
-    for label, r in t.ours.items():
-        row = {"block": t.ours_label, "method": label}
+    for block, label, r in [*((t.ours_label, k, v) for k, v in t.ours.items()),
+                            *((t.controls_label, k, v) for k, v in t.controls.items())]:
+        row = {"block": block, "method": label}
         for m in t.metrics:
             c = r.get(m)
             row[m] = c.mean if c else None
@@ -240,10 +248,11 @@ def to_frame(t: Table) -> pd.DataFrame:
 
 def to_markdown(t: Table) -> str:
     parts = [f"### {t.name}\n\n{t.caption}\n"]
-    for label, rows, ours in ((t.paper_label, t.paper, False), (t.ours_label, t.ours, True)):
+    for label, rows, ours, rank in ((t.paper_label, t.paper, False, True), (t.ours_label, t.ours, True, True),
+                                    (t.controls_label, t.controls, True, False)):
         if not rows:
             continue
-        cells = _block(rows, t.metrics, t.decimals, False, ours)
+        cells = _block(rows, t.metrics, t.decimals, False, ours, rank)
         df = pd.DataFrame.from_dict(cells, orient="index")[t.metrics]
         df.columns = [_header(m, False) for m in t.metrics]
         df.index.name = label

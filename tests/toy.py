@@ -19,7 +19,7 @@ from datamodules.video_io import read_video, write_video
 
 class ToyModule(pl.LightningModule):
     def __init__(self, image_size: int = 32, lr: float = 1e-2, fail_on_stage: str | None = None,
-                 width: int = 4, stages: list | None = None):
+                 width: int = 4, stages: list | None = None, stage2_lr: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.offset = torch.nn.Parameter(torch.zeros(3, image_size, image_size))
@@ -37,7 +37,8 @@ class ToyModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
+        stage2 = bool(self.stage_names) and self.stage_names[-1] == "stage2" and self.hparams.stage2_lr
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.stage2_lr if stage2 else self.hparams.lr)
 
     def predict_step(self, batch, batch_idx):
         n = int(batch["num_frames"][0])

@@ -1,5 +1,6 @@
-"""Image <-> latent codecs: the Stable Diffusion VAE from a local diffusers folder, or an exactly
-invertible stand-in (pixel unshuffle) for runs without VAE weights."""
+"""Image <-> latent codecs: the Stable Diffusion VAE from a local diffusers folder, a small VAE of the
+same class trained on the data set itself (``lightning_modules/autoencoder.py``, the CPU-scale stand-in
+for SD's VAE), or an exactly invertible stand-in (pixel unshuffle) for runs without any VAE."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class VAECodec(nn.Module):
     (0.18215 for SD 1.5). Built from a local diffusers folder (``<path>/vae``) or, without weights,
     from ``config`` with random weights (paper shapes only; logged loudly)."""
 
-    def __init__(self, path: str | None = None, subfolder: str | None = "vae", config: dict | None = None):
+    def __init__(self, path: str | None = None, subfolder: str | None = "vae", config: dict | None = None,
+                 key: str = "model.pretrained.path"):
         super().__init__()
         from diffusers import AutoencoderKL
 
@@ -50,8 +52,9 @@ class VAECodec(nn.Module):
             folder = os.path.join(path, subfolder) if subfolder else path
             if not os.path.isfile(os.path.join(folder, "config.json")):
                 raise FileNotFoundError(f"no diffusers VAE at {folder!r} (expected config.json and weights); "
-                                        f"set model.pretrained.path to a Stable Diffusion 1.5 diffusers "
-                                        f"folder, or null")
+                                        f"set {key} to a diffusers AutoencoderKL folder "
+                                        f"({'a Stable Diffusion 1.5 folder with vae/' if subfolder else 'vae/'}), "
+                                        f"or null")
             self.vae = AutoencoderKL.from_pretrained(path, subfolder=subfolder)
         else:
             log.warning("No VAE weights given (model.pretrained.path is null): the Stable Diffusion VAE of "
@@ -77,11 +80,21 @@ class VAECodec(nn.Module):
 
 
 def build_latent_codec(pretrained_path: str | None, factor: int = 8,
-                       vae_config: dict | None = None) -> nn.Module:
-    """The SD VAE from a diffusers folder; without one, a randomly initialised VAE of ``vae_config``
-    (paper shapes) or, when that is null, the invertible stand-in codec. Both fallbacks log loudly."""
+                       vae_config: dict | None = None, vae_path: str | None = None,
+                       autoencoder: dict | None = None) -> nn.Module:
+    """The SD VAE from a diffusers folder; else a VAE folder of its own (``vae_path``: the data set's
+    trained autoencoder, see ``lightning_modules/autoencoder.py``); else a randomly initialised VAE of
+    ``vae_config`` (paper shapes) or, when that is null, the invertible stand-in codec. Both fallbacks
+    log loudly. ``autoencoder`` (the config of a trained autoencoder) without ``vae_path`` is an error:
+    the runner trains it and fills the path in."""
     if pretrained_path:
         return VAECodec(pretrained_path)
+    if autoencoder and not vae_path:
+        raise ValueError("model.latent.autoencoder asks for the data set's trained autoencoder, but "
+                         "model.latent.vae_path is null: run through `python -m experiments.run` (which trains "
+                         "and caches it) or set model.latent.vae_path to its folder")
+    if vae_path:
+        return VAECodec(vae_path, subfolder=None, key="model.latent.vae_path")
     if vae_config:
         return VAECodec(config=vae_config)
     log.warning("No VAE weights given (model.pretrained.path is null): using the invertible pixel-unshuffle "

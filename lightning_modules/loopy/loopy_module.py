@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
 from lightning_modules.blocks.latent_codec import build_latent_codec
+from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
 from lightning_modules.loopy.audio_projection import AudioProjection
 from lightning_modules.loopy.audio_to_latents import AudioToLatents
@@ -77,23 +78,27 @@ class LoopyModule(L.LightningModule):
         pre, lat, tem, aud = _d(pretrained), _d(latent), _d(temporal), _d(audio)
         self.a2l_cfg, self.var_cfg, self.cfg_cfg = _d(a2l), _d(variance), _d(cfg)
         self.sampling_cfg, self.optim_cfg = _d(sampling), _d(optim)
-        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")))
+        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")),
+                                        lat.get("vae_path"), lat.get("autoencoder"))
         self.tsm = TemporalSegmentModule(**_d(tsm))
         self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
                                                  int(aud.get("sample_rate", 16000)))
         audio_dim = int(aud.get("dim", 768))
-        self.audio_proj = AudioProjection(self.audio_encoder.feature_dim, audio_dim,
-                                          int(aud.get("window_before", 2)), int(aud.get("window_after", 2)))
-        self.dual_unet = DualUNet(_d(unet), pre.get("path"), audio_dim, int(tem.get("heads", 8)),
-                                  tem.get("layout", "dual"), use_audio=True)
+        with init_stream("audio_proj"):
+            self.audio_proj = AudioProjection(self.audio_encoder.feature_dim, audio_dim,
+                                              int(aud.get("window_before", 2)), int(aud.get("window_after", 2)))
+        with init_stream("dual_unet"):  # the U-Nets draw first inside it: the same whatever the temporal layout
+            self.dual_unet = DualUNet(_d(unet), pre.get("path"), audio_dim, int(tem.get("heads", 8)),
+                                      tem.get("layout", "dual"), use_audio=True)
         if self.dual_unet.denoising_unet.config.in_channels != self.codec.latent_channels:
             raise ValueError(f"model.unet.in_channels ({self.dual_unet.denoising_unet.config.in_channels}) must equal "
                              f"the latent channels of the codec ({self.codec.latent_channels})")
         self.a2l = None
         if self.a2l_cfg.get("enabled", True):
-            self.a2l = AudioToLatents(audio_dim, self.dual_unet.time_embed_dim,
-                                      int(self.a2l_cfg.get("num_embeddings", 128)),
-                                      int(self.a2l_cfg.get("dim", 256)), int(self.a2l_cfg.get("heads", 1)))
+            with init_stream("a2l"):
+                self.a2l = AudioToLatents(audio_dim, self.dual_unet.time_embed_dim,
+                                          int(self.a2l_cfg.get("num_embeddings", 128)),
+                                          int(self.a2l_cfg.get("dim", 256)), int(self.a2l_cfg.get("heads", 1)))
         self.masks = ConditionMasks(**_d(masks))
         self.noise_scheduler = DDPMScheduler(**{k: v for k, v in {**SD15_SCHEDULE, **_d(noise_schedule)}.items()
                                                 if k not in ("set_alpha_to_one", "steps_offset")})
@@ -242,8 +247,10 @@ class LoopyModule(L.LightningModule):
     @torch.no_grad()
     def generate(self, reference: torch.Tensor, audio: torch.Tensor, num_frames: int, fps: float | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Long video: reference (1,3,H,W), audio (1,S) for the whole clip -> (1, num_frames, 3, H, W)."""
+        """Long video: reference (B,3,H,W), audio (B,S) for the whole clip -> (B, num_frames, 3, H, W).
+        The B test items are generated side by side (one batched forward per denoising step)."""
         fps = fps or self.fps
+        b = reference.shape[0]
         t_len = self.num_frames
         n_clips = -(-num_frames // t_len)
         c_audio, _ = self.audio_embeddings(audio, num_frames, fps, span=num_frames)
@@ -258,19 +265,19 @@ class LoopyModule(L.LightningModule):
             feats = self.dual_unet.encode_reference(ref, motion)  # once per clip, reused at every step
             a = c_audio[:, i * t_len:(i + 1) * t_len]
             lat = self.motion_latents(a.mean((1, 2)))
-            noise = torch.randn((1, t_len, *shape), generator=generator, device=ref.device, dtype=ref.dtype)
+            noise = torch.randn((b, t_len, *shape), generator=generator, device=ref.device, dtype=ref.dtype)
             return ddim_sample(lambda z, t: self.guided_eps(z, t, feats, a, lat), noise, scheduler,
                                int(self.sampling_cfg.get("num_steps", 25)),
                                bool(self.sampling_cfg.get("progress", False)))
 
-        latents = generate_long_video(clip_fn, num_frames, t_len, self.tsm.num_input_frames, tuple(shape),
+        latents = generate_long_video(clip_fn, num_frames, t_len, self.tsm.num_input_frames, tuple(shape), batch=b,
                                       device=ref.device, dtype=ref.dtype)
-        frames = torch.cat([self.codec.decode(latents[:, i:i + t_len].flatten(0, 1))
-                            for i in range(0, num_frames, t_len)])
-        return frames.view(1, num_frames, *frames.shape[1:]).clamp(-1, 1)
+        frames = torch.cat([self.codec.decode(latents[:, i:i + t_len].flatten(0, 1)).unflatten(0, (b, -1))
+                            for i in range(0, num_frames, t_len)], 1)
+        return frames.clamp(-1, 1)
 
     def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1)[0])
+        n = int(batch["num_frames"].reshape(-1).max())  # the writer cuts each item to its own length
         fps = batch.get("fps", self.fps)
         if torch.is_tensor(fps):
             fps = fps.reshape(-1)[0]

@@ -63,7 +63,8 @@ class MCDMModule(L.LightningModule):
         pre, lat, arc, pres, mt, mp, aud, img = (_d(x) for x in (pretrained, latent, archived, present, mta,
                                                                   motion_prior, audio, image))
         self.optim_cfg, self.train_cfg, self.sampling_cfg = _d(optim), _d(train), _d(sampling)
-        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")) or None)
+        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")) or None,
+                                        lat.get("vae_path"), lat.get("autoencoder"))
         self.codec.requires_grad_(False)
 
         self.archived_enabled = bool(arc.get("enabled", True))
