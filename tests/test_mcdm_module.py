@@ -22,7 +22,8 @@ CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_atten
             patch_size=8, projection_dim=16)
 
 
-def make_module(**over) -> MCDMModule:
+def mcdm_kwargs(**over) -> dict:
+    """Constructor arguments of a tiny MCDM (CPU, seconds); ``over`` merges into the groups."""
     kw = dict(num_frames=4, fps=25.0, stages=[{"name": "stage1"}, {"name": "stage2"}, {"name": "stage3"}],
               pretrained={"path": None}, latent={"factor": 8, "vae": None}, unet=UNET,
               archived={"num_frames": 2, "num_tokens": 4, "num_queries": 2, "patch_size": 2},
@@ -32,8 +33,12 @@ def make_module(**over) -> MCDMModule:
               optim={"lr": 1e-3}, sampling={"steps": 2, "guidance_scale": 2.0})
     for k, v in over.items():
         kw[k] = {**kw[k], **v} if isinstance(v, dict) else v
+    return kw
+
+
+def make_module(**over) -> MCDMModule:
     torch.manual_seed(0)
-    return MCDMModule(**kw)
+    return MCDMModule(**mcdm_kwargs(**over))
 
 
 def make_batch(b=2, t=4, m=3, size=32):
