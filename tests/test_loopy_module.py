@@ -63,8 +63,10 @@ def test_missing_landmarks_is_a_clear_error():
         m.model_step(batch)
     with pytest.raises(ValueError, match="model.stages"):
         m.set_stage("stage3")
-    with pytest.raises(ValueError, match="model.variance.nose_index"):
-        tiny_module(variance={"nose_index": 99}).model_step(make_batch(b=1))
+    with pytest.raises(ValueError, match="model.variance: only 'scale'"):
+        tiny_module(variance={"nose_index": 99})
+    with pytest.raises(ValueError, match="iBUG-68 layout"):
+        m.model_step(make_batch(b=1, k=5))
 
 
 def test_two_stage_fit_and_predict_with_lightning(tmp_path):
