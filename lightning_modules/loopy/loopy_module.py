@@ -150,12 +150,20 @@ class LoopyModule(L.LightningModule):
 
     def motion_latents_from_frames(self, motion_frames: torch.Tensor, motion_mask: torch.Tensor | None):
         """TSM then encoding: uniform/random abstraction selects frames before the VAE (only the chosen
-        frames are encoded); mean pooling abstracts in latent space. Returns (B, M, C, h, w)."""
+        frames are encoded); mean pooling abstracts in latent space. Returns (B, M, C, h, w).
+
+        Frames before a video's start (mask 0) become exact zero latents, as at sampling (§3.4:
+        "Ungenerated parts of motion frames are masked to all-zero features until generated"); a
+        black frame through the SD VAE is not a zero latent."""
+        if motion_mask is None:
+            motion_mask = motion_frames.new_ones(motion_frames.shape[:2])
         if self.tsm.abstraction == "mean" and self.tsm.enabled:
-            lat, _ = self.tsm(self.encode_frames(motion_frames), motion_mask)
+            lat = self.encode_frames(motion_frames)
+            lat, _ = self.tsm(lat * motion_mask.view(*motion_mask.shape, 1, 1, 1).to(lat.dtype), motion_mask)
             return lat
-        sel, _ = self.tsm(motion_frames, motion_mask)
-        return self.encode_frames(sel)
+        sel, mask = self.tsm(motion_frames, motion_mask)
+        lat = self.encode_frames(sel)
+        return lat * mask.view(*mask.shape, 1, 1, 1).to(lat.dtype)
 
     def audio_embeddings(self, audio: torch.Tensor, num_frames: int, fps: float, span: int | None = None):
         """Audio (B, S) -> (c_audio (B, T, L, D), pooled (B, D)). The waveform may carry context on
