@@ -220,3 +220,40 @@ def test_b2_motion_memory_is_fed_by_the_reference_unet():
     assert first and all(v.abs().amax() > 0 for v in first.values())
     assert any(not torch.allclose(first[k], other[k]) for k in first)
 
+
+def _wake_mta(mod, std=0.5):
+    """Trained MTA layers: non-zero output projections (they start at zero, a no-op)."""
+    g = torch.Generator().manual_seed(2)
+    for layer in mod.unet.temporal.values():
+        with torch.no_grad():
+            layer.attn.to_out.weight.copy_(torch.randn(layer.attn.to_out.weight.shape, generator=g) * std)
+
+
+def test_a_clip_changes_when_the_memory_from_the_previous_clip_changes():
+    """§3.4 / §3.5 Inference: the MTA memory carries from one clip to the next. Changing the memory the
+    first clip leaves behind must change the second clip, and nothing of the first."""
+    mod = make_module()
+    _wake_mta(mod)
+    mod.eval()
+    ref, audio = make_batch(b=1)["reference"], torch.randn(1, 11 * 640, generator=torch.Generator().manual_seed(3))
+    commit = mod.unet.commit_memory
+
+    def clips(perturb: bool):
+        def perturbed_commit():
+            commit()
+            if perturb:
+                mod.unet._memory = {k: 3 * v + 1 for k, v in mod.unet._memory.items()}
+
+        out = []
+        mod.unet.commit_memory = perturbed_commit
+        try:
+            torch.manual_seed(0)
+            mod.generate(ref, audio, 8, 25.0, on_clip=lambda i, v: out.append(v), progress=False)
+        finally:
+            del mod.unet.commit_memory
+        return out
+
+    plain, perturbed = clips(False), clips(True)
+    assert len(plain) == 2
+    assert torch.equal(plain[0], perturbed[0])
+    assert (plain[1] - perturbed[1]).abs().amax() > 1e-3
