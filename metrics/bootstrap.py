@@ -59,7 +59,8 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
     paired = len(pred_feats) == len(gt_feats)
     n = len(pred_feats) if paired else min(len(pred_feats), len(gt_feats))
     if n < MIN_ITEMS:  # one video: no interval (module docstring)
-        return {"mean": float(value), "ci_low": float("nan"), "ci_high": float("nan"), "n": int(n), "n_boot": 0}
+        nan = float("nan")
+        return {"mean": float(value), "ci_low": nan, "ci_high": nan, "n": int(n), "n_boot": 0}
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(min(n_boot, cap)):

@@ -235,7 +235,8 @@ def test_a_clip_changes_when_the_memory_from_the_previous_clip_changes():
     mod = make_module()
     _wake_mta(mod)
     mod.eval()
-    ref, audio = make_batch(b=1)["reference"], torch.randn(1, 11 * 640, generator=torch.Generator().manual_seed(3))
+    ref = make_batch(b=1)["reference"]
+    audio = torch.randn(1, 11 * 640, generator=torch.Generator().manual_seed(3))
     commit = mod.unet.commit_memory
 
     def clips(perturb: bool):

@@ -38,7 +38,7 @@ def test_paired_bootstrap():
 
 
 def test_one_video_has_an_undefined_interval():
-    """One score says nothing about the spread of the mean: NaN bounds and n = 1, not a zero-width interval."""
+    """One score says nothing about the spread of the mean: NaN bounds and n = 1, no zero-width interval."""
     c = bootstrap_ci([0.7, np.nan])                      # one finite score (the other video was skipped)
     assert c["mean"] == 0.7 and c["n"] == 1 and np.isnan(c["ci_low"]) and np.isnan(c["ci_high"])
     rng = np.random.default_rng(4)

@@ -104,7 +104,8 @@ def test_paper_rows_stay_in_the_paper_block_when_our_rows_share_their_names():
     lines = tex.splitlines()
     paper_head, ours_head = lines.index(r"\multicolumn{3}{l}{\emph{Paper (HDTF)}} \\"), \
         lines.index(r"\multicolumn{3}{l}{\emph{Ours}} \\")
-    paper_block, ours_block = lines[paper_head + 1:ours_head - 1], lines[ours_head + 1:lines.index(r"\bottomrule")]
+    paper_block = lines[paper_head + 1:ours_head - 1]
+    ours_block = lines[ours_head + 1:lines.index(r"\bottomrule")]
     assert lines[ours_head - 1] == r"\midrule"
     assert [ln.split(" &")[0] for ln in paper_block] == ["s = 1, r = 2", "s = 4, r = 1", "Loopy (Full)"]
     assert [ln.split(" &")[0] for ln in ours_block] == ["s = 1, r = 2", "s = 4, r = 1", "Loopy (Full)"]
