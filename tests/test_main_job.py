@@ -23,7 +23,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 SHRINK = ["model.stages.0.max_steps=2", "model.stages.1.max_steps=2", "model.sampling.num_steps=2",
-          "data.test_seconds=1.0", "eval.n_boot=50", "data.progress=false", "+trainer.enable_progress_bar=false"]
+          "data.test_seconds=1.0", "eval.n_boot=50", "data.progress=false",
+          "+trainer.enable_progress_bar=false"]
 
 
 def _block(lines: list[str], head: str, end: str) -> list[str]:
