@@ -8,6 +8,10 @@
 - ``paired_bootstrap(a, b)``: two systems scored on the same items; percentile CI of the mean
   difference ``a - b`` and a two-sided p-value (twice the smaller tail of the resampled differences
   around zero), used for significance markers in tables.
+
+One video (one pair) says nothing about the spread of the mean: every resample is that video, and
+the percentile interval would have zero width. The interval is then undefined: NaN bounds with
+``n = 1``, which the tables print as "n=1" (reports/tables.py), never as "± 0".
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import numpy as np
 from metrics.frechet import frechet_from_features
 
 SET_BOOT_CAP = 100
+#: fewer items than this leave the interval undefined (NaN bounds)
+MIN_ITEMS = 2
 
 
 def _clean(values) -> np.ndarray:
@@ -28,8 +34,9 @@ def _clean(values) -> np.ndarray:
 def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
     """Mean and percentile ``1 - alpha`` interval of the mean; NaNs (skipped videos) are dropped."""
     v = _clean(values)
-    if len(v) == 0:
-        return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+    if len(v) < MIN_ITEMS:  # no video, or one: no interval (module docstring)
+        mean = float(v.mean()) if len(v) else float("nan")
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": int(len(v))}
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
@@ -49,8 +56,12 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
     if not pred_feats or not gt_feats:
         return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
     value = distance(np.concatenate(pred_feats), np.concatenate(gt_feats))
-    rng = np.random.default_rng(seed)
     paired = len(pred_feats) == len(gt_feats)
+    n = len(pred_feats) if paired else min(len(pred_feats), len(gt_feats))
+    if n < MIN_ITEMS:  # one video: no interval (module docstring)
+        nan = float("nan")
+        return {"mean": float(value), "ci_low": nan, "ci_high": nan, "n": int(n), "n_boot": 0}
+    rng = np.random.default_rng(seed)
     boots = []
     for _ in range(min(n_boot, cap)):
         ip = rng.integers(0, len(pred_feats), len(pred_feats))
@@ -63,7 +74,6 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
             progress()
     boots = np.asarray([b for b in boots if np.isfinite(b)])
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2]) if len(boots) else (np.nan, np.nan)
-    n = len(pred_feats) if paired else min(len(pred_feats), len(gt_feats))
     return {"mean": float(value), "ci_low": float(lo), "ci_high": float(hi), "n": int(n), "n_boot": int(len(boots))}
 
 
@@ -75,6 +85,9 @@ def paired_bootstrap(a, b, n_boot: int = 10000, seed: int = 0, alpha: float = 0.
     d = (a - b)[np.isfinite(a) & np.isfinite(b)]
     if len(d) == 0:
         raise ValueError("paired_bootstrap: no item has a finite score in both systems")
+    if len(d) < MIN_ITEMS:  # one pair: no interval, no test (module docstring)
+        return {"mean_diff": float(d.mean()), "ci_low": float("nan"), "ci_high": float("nan"),
+                "p_value": float("nan"), "n": 1}
     rng = np.random.default_rng(seed)
     means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
@@ -82,4 +95,4 @@ def paired_bootstrap(a, b, n_boot: int = 10000, seed: int = 0, alpha: float = 0.
     return {"mean_diff": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "n": int(len(d))}
 
 
-__all__ = ["SET_BOOT_CAP", "bootstrap_ci", "bootstrap_set_metric", "paired_bootstrap"]
+__all__ = ["MIN_ITEMS", "SET_BOOT_CAP", "bootstrap_ci", "bootstrap_set_metric", "paired_bootstrap"]

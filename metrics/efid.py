@@ -24,7 +24,7 @@ from torchvision.models import resnet18, resnet50
 
 from metrics.base import SET, sample_frames, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import load_torch, resolve
+from metrics.weights import fixed_seed_init, load_torch, resolve
 
 #: Coefficient layout of Deep3DFaceRecon (split_coeff).
 COEFF_SPLITS = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angle": (224, 227), "gamma": (227, 254),
@@ -84,9 +84,9 @@ class EFIDScorer:
                  frame_stride: int = 1, max_frames: int | None = None, batch_size: int = 32, size: int | None = None):
         path = resolve(self.weight_key, weights_cfg, standin=standin)
         if path is None:
-            torch.manual_seed(0)
             size = size or 112  # stand-in runs at 112 px to stay fast on CPU
-            self.model = ReconNetWrapper("resnet18").eval()
+            with fixed_seed_init(0):
+                self.model = ReconNetWrapper("resnet18").eval()
             self.backbone = standin_label(f"deep3d-reconnet-resnet18-{size}px")
         else:
             self.model, self.backbone, size = load_deep3d_recon(path), path, size or 224

@@ -21,7 +21,7 @@ from pytorch_fid import inception as pfi
 
 from metrics.base import SET, sample_frames, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import load_torch, resolve, wrong_file
+from metrics.weights import fixed_seed_init, load_torch, resolve, wrong_file
 
 
 def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.Module:
@@ -30,18 +30,18 @@ def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.M
     ``path=None`` gives the same architecture with a fixed-seed random init (a stand-in).
     A state-dict key mismatch or a non-torch file raises ``WeightsFormatError`` (also a RuntimeError).
     """
-    torch.manual_seed(seed)
-    net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
-    # The FID graph differs from torchvision's in these blocks (pytorch-fid fid_inception_v3).
-    net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
-    net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
-    net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
-    net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
-    net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
-    net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
-    net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
-    net.Mixed_7b = pfi.FIDInceptionE_1(1280)
-    net.Mixed_7c = pfi.FIDInceptionE_2(2048)
+    with fixed_seed_init(seed):
+        net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+        # The FID graph differs from torchvision's in these blocks (pytorch-fid fid_inception_v3).
+        net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
+        net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
+        net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
+        net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
+        net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
+        net.Mixed_7b = pfi.FIDInceptionE_1(1280)
+        net.Mixed_7c = pfi.FIDInceptionE_2(2048)
     if path is not None:
         state = load_torch(path, "fid_inception")
         try:
@@ -111,8 +111,8 @@ class FIDScorer:
                  standin_arch: str = "small"):
         path = resolve(self.weight_key, weights_cfg, standin=standin)
         if path is None and standin_arch == "small":
-            torch.manual_seed(0)
-            self.model, self.backbone = SmallInceptionStandin().eval(), standin_label("fid-small-cnn")
+            with fixed_seed_init(0):
+                self.model, self.backbone = SmallInceptionStandin().eval(), standin_label("fid-small-cnn")
         elif path is None and standin_arch == "inception":
             self.model, self.backbone = build_fid_model(None), standin_label("fid-inception-v3-random")
         elif path is None:

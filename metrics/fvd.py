@@ -31,7 +31,7 @@ from torch import nn
 
 from metrics.base import SET, VideoSkipped, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import load_torch, resolve
+from metrics.weights import fixed_seed_init, load_torch, resolve
 
 CLIP_LEN = 16
 RESNET3D_MEAN = (114.7748, 107.7354, 99.4750)
@@ -90,8 +90,8 @@ class FVDIScorer:
                  clip_len: int = CLIP_LEN, clips_per_video: int = 1):
         path = resolve(self.weight_key, weights_cfg, standin=standin)
         if path is None:
-            torch.manual_seed(0)
-            self.model, self.backbone = SmallI3DStandin().eval(), standin_label("i3d-small3d")
+            with fixed_seed_init(0):
+                self.model, self.backbone = SmallI3DStandin().eval(), standin_label("i3d-small3d")
         else:
             self.model, self.backbone = load_i3d(path), path
         self.model.to(device)
@@ -205,8 +205,8 @@ class FVDRScorer:
                  size: int = 112, batch_size: int = 4, standin_width: int = 8):
         path = resolve(self.weight_key, weights_cfg, standin=standin)
         if path is None:
-            torch.manual_seed(0)
-            self.model = ResNet3D50(width=standin_width).eval()
+            with fixed_seed_init(0):
+                self.model = ResNet3D50(width=standin_width).eval()
             self.backbone = standin_label(f"resnet3d50-w{standin_width}")
         else:
             self.model, self.backbone = load_resnet3d50(path), path

@@ -13,6 +13,12 @@ On keypoint tracks ``[T, K, 2]`` with coordinates normalised to [0, 1] and s = 1
   difference, the main text calls it the absolute difference and the tables rank it
   lower-is-better, so the absolute value is reported.
 
+One implementation of eqs. 3-5, batched in torch (:func:`head_motion_variance`,
+:func:`expression_variance`), serves both the metrics (numpy tracks, through :func:`glo` and
+:func:`exp_metric`) and Loopy's audio-to-latents conditions (appendix B.1: "The calculations for
+Glo and Exp are also used to obtain the head movement variance and facial expression variance in
+the audio-to-latents module").
+
 Keypoints: the 68 iBUG face points of either landmark backend; nose tip = iBUG 30
 (DWPose id 53; MediaPipe mesh vertex 4); the 37 upper-face points are
 :data:`metrics.landmarks.IBUG_UPPER37` (DWPose ids 23 + those; MediaPipe vertices
@@ -32,30 +38,56 @@ SCALE = 1000.0
 MIN_FACE_FRACTION = 0.5
 
 
+def head_motion_variance(nose: torch.Tensor, s: float = SCALE) -> torch.Tensor:
+    """Glo, eq. 3, batched: nose ``[..., T, 2]`` in [0, 1] -> ``[...]``.
+
+    ``sum_i (x_i - mean x)^2 + (y_i - mean y)^2`` over the frames with a face, divided by their
+    number, times s. Frames with a NaN coordinate (no face) are left out; fewer than 2 left gives NaN.
+    Loopy's audio-to-latents condition (lightning_modules/loopy) and the Glo metric both call this."""
+    found = ~torch.isnan(nose).any(-1)                                    # [..., T]
+    n = found.sum(-1)
+    x = torch.where(found[..., None], nose, torch.zeros_like(nose))
+    mean = x.sum(-2, keepdim=True) / n.clamp(min=1)[..., None, None]
+    sq = torch.where(found[..., None], (x - mean) ** 2, torch.zeros_like(x)).sum((-1, -2))
+    return torch.where(n >= 2, sq / n.clamp(min=1) * s, torch.full_like(sq, float("nan")))
+
+
+def expression_variance(points: torch.Tensor, s: float = SCALE, upper=IBUG_UPPER37,
+                        nose: int = IBUG_NOSE_TIP) -> torch.Tensor:
+    """Exp, eqs. 4-5, batched: iBUG-68 points ``[..., T, 68, 2]`` -> ``[...]``.
+
+    e_i^o = (x_i^o - x_i^n) + (y_i^o - y_i^n) for each of the 37 upper-face points o (eq. 4);
+    d_i = e_{i+1} - e_i; Exp = the squared deviation of d from its clip mean, summed over the
+    points and averaged over the differences, times s (eq. 5). Only differences between two
+    consecutive frames that both have a face count; none gives NaN. Loopy's audio-to-latents
+    condition (appendix B.1: "the calculations for Glo and Exp are also used" there) and the Exp
+    metric both call this."""
+    rel = points[..., list(upper), :] - points[..., [nose], :]
+    e = rel[..., 0] + rel[..., 1]                                          # [..., T, 37]
+    d = e[..., 1:, :] - e[..., :-1, :]                                     # [..., T-1, 37]
+    ok = ~torch.isnan(d).any(-1)                                           # [..., T-1]
+    n = ok.sum(-1)
+    d = torch.where(ok[..., None], d, torch.zeros_like(d))
+    mean = d.sum(-2, keepdim=True) / n.clamp(min=1)[..., None, None]
+    sq = torch.where(ok[..., None], (d - mean) ** 2, torch.zeros_like(d)).sum((-1, -2))
+    return torch.where(n >= 1, sq / n.clamp(min=1) * s, torch.full_like(sq, float("nan")))
+
+
 def glo(nose: np.ndarray, s: float = SCALE) -> float:
-    """Eq. 3. nose [T,2] in [0,1] (NaN rows = no face, dropped) -> Glo."""
-    nose = np.asarray(nose, dtype=np.float64)
-    nose = nose[~np.isnan(nose).any(1)]
-    if len(nose) < 2:
-        raise VideoSkipped(f"Glo needs a face in at least 2 frames, found {len(nose)}")
-    return float(((nose - nose.mean(0)) ** 2).sum() / len(nose) * s)
-
-
-def expression_codes(points: np.ndarray, upper=IBUG_UPPER37, nose: int = IBUG_NOSE_TIP) -> np.ndarray:
-    """Eq. 4. points [T,68,2] -> e [T,37] = (x^o - x^n) + (y^o - y^n)."""
-    p = np.asarray(points, dtype=np.float64)
-    rel = p[:, list(upper)] - p[:, [nose]]
-    return rel[..., 0] + rel[..., 1]
+    """Eq. 3 on one track: nose [T,2] in [0,1] (NaN rows = no face, dropped) -> Glo."""
+    nose = torch.as_tensor(np.asarray(nose, dtype=np.float64))
+    found = int((~torch.isnan(nose).any(-1)).sum())
+    if found < 2:
+        raise VideoSkipped(f"Glo needs a face in at least 2 frames, found {found}")
+    return float(head_motion_variance(nose, s))
 
 
 def exp_metric(points: np.ndarray, upper=IBUG_UPPER37, nose: int = IBUG_NOSE_TIP, s: float = SCALE) -> float:
-    """Eq. 5. points [T,68,2] (NaN rows dropped from the differences) -> Exp."""
-    e = expression_codes(points, upper, nose)
-    d = e[1:] - e[:-1]
-    d = d[~np.isnan(d).any(1)]  # only pairs of consecutive frames that both have a face
-    if len(d) < 1:
+    """Eq. 5 on one track: points [T,68,2] (NaN rows dropped from the differences) -> Exp."""
+    value = float(expression_variance(torch.as_tensor(np.asarray(points, dtype=np.float64)), s, upper, nose))
+    if np.isnan(value):
         raise VideoSkipped("Exp needs a face in two consecutive frames")
-    return float(((d - d.mean(0)) ** 2).sum() / len(d) * s)
+    return value
 
 
 def glo_exp(points: np.ndarray, s: float = SCALE) -> dict[str, float]:

@@ -14,6 +14,7 @@ Adding a file is one line in ``WEIGHTS``.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -105,6 +106,23 @@ def load_torch(path, key: str, weights_only: bool = True):
                                     f"an HTML error page or another format)") from e
 
 
+@contextmanager
+def fixed_seed_init(seed: int = 0):
+    """Build a randomly initialised network (a stand-in backbone, or a model part built without its
+    pretrained file) from a fixed seed, so that every run gets the same one, without touching the
+    run's own random state.
+
+    Only the CPU generator is forked and seeded: ``torch.manual_seed`` would also reseed every CUDA
+    generator (or queue that reseed until CUDA starts), so every entry of ``seeds=[0,1,2]`` would
+    draw the same noise on the GPU. Modules are built on the CPU, so the CPU generator is all that
+    their initialisation reads."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 def _spec(key: str) -> WeightSpec:
     if key not in WEIGHTS:
         raise KeyError(f"unknown weights key {key!r}; known keys: {', '.join(WEIGHTS)} (metrics/weights.py)")
@@ -165,4 +183,5 @@ def table_markdown() -> str:
 
 
 __all__ = ["MODEL_WEIGHTS", "WEIGHTS", "MissingWeightsError", "WeightSpec", "WeightsFormatError", "check",
-           "describe_missing", "load_torch", "lookup", "resolve", "table_markdown", "wrong_file"]
+           "describe_missing", "fixed_seed_init", "load_torch", "lookup", "resolve", "table_markdown",
+           "wrong_file"]

@@ -96,10 +96,12 @@ def _cells(runs, metrics) -> dict[str, Cell]:
         if len(per_seed) == 1:
             d = per_seed[0].data.metrics
             lo, hi = d.get(metric_key(m, ".ci_low")), d.get(metric_key(m, ".ci_high"))
+            n = d.get(metric_key(m, ".n"))  # 1: one test video, no interval (metrics/bootstrap.py)
+            n = None if n is None else int(n)
         else:
             half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
-            lo, hi = means.mean() - half, means.mean() + half
-        out[m] = Cell(float(means.mean()), lo, hi, standin)
+            lo, hi, n = means.mean() - half, means.mean() + half, len(means)
+        out[m] = Cell(float(means.mean()), lo, hi, standin, n=n)
     return out
 
 

@@ -54,12 +54,19 @@ class Cell:
     standin: bool = False
     #: differs from the table's reference row (the full model) by a paired bootstrap at 95%
     significant: bool = False
+    #: how many values the interval is over (test videos, or seeds when seeds are pooled); None = unknown
+    n: int | None = None
 
     @property
     def half_width(self) -> float | None:
-        if self.ci_low is None or self.ci_high is None:
+        if self.ci_low is None or self.ci_high is None or not math.isfinite(self.ci_high - self.ci_low):
             return None
         return (self.ci_high - self.ci_low) / 2
+
+    @property
+    def single(self) -> bool:
+        """One value and hence no interval (metrics/bootstrap.py): printed as "n=1", never as "± 0"."""
+        return self.half_width is None and self.n is not None and self.n < 2
 
 
 @dataclass
@@ -151,6 +158,8 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                 s = rf"\textbf{{{s}}}" if label == best else rf"\underline{{{s}}}" if label == second else s
                 if ours and c.half_width is not None:
                     s += rf" {{\scriptsize $\pm$ {_fmt(c.half_width, d)}}}"
+                elif ours and c.single:
+                    s += rf" {{\scriptsize n={c.n}}}"
                 if c.standin:
                     s += r"$^\dagger$"
                 if c.significant:
@@ -159,6 +168,8 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                 s = f"**{s}**" if label == best else f"_{s}_" if label == second else s
                 if ours and c.half_width is not None:
                     s += f" ± {_fmt(c.half_width, d)}"
+                elif ours and c.single:
+                    s += f" (n={c.n})"
                 if c.standin:
                     s += "†"
                 if c.significant:
@@ -190,20 +201,22 @@ def to_latex(t: Table) -> str:
         df = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=t.metrics) if cells \
             else pd.DataFrame(columns=t.metrics)
         df.index = [_escape(str(i)) for i in df.index]
-        starts.append((block_label, df.index[0] if len(df) else None))
+        starts.append((block_label, sum(len(f) for f in frames) if len(df) else None))
         frames.append(df)
     df = pd.concat(frames)
     df.columns = cols
     body = df.style.to_latex(hrules=True, column_format="l" + "r" * len(cols))
-    # a labelled rule above each block (pandas has no row groups without multirow.sty)
+    # a labelled rule above each block (pandas has no row groups without multirow.sty). Blocks are
+    # found by row position, not by label: our rows carry the paper's row names (tsm_stride's
+    # "s = 1, r = 2" is in both blocks), so a label search would open "Ours" inside the paper block.
     lines = body.splitlines(keepends=True)
+    first_row = lines.index("\\midrule\n") + 1  # booktabs: \toprule, header, \midrule, then one line per row
     ncol = len(cols) + 1
-    for block_label, first in starts:
-        if first is None:
+    for block_label, offset in reversed(starts):
+        if offset is None:
             continue
         head = f"\\midrule\n\\multicolumn{{{ncol}}}{{l}}{{\\emph{{{_escape(block_label)}}}}} \\\\\n"
-        i = next(i for i, ln in enumerate(lines) if ln.startswith(first + " &"))
-        lines.insert(i, head)
+        lines.insert(first_row + offset, head)
     body = "".join(lines)
     body = re.sub(r"\\midrule\n(\\midrule\n)", r"\1", body)
     has_standin = any(c.standin for r in t.ours.values() for c in r.values())
@@ -211,6 +224,8 @@ def to_latex(t: Table) -> str:
     caption += (r" Ours: mean $\pm$ 95\% bootstrap CI half-width over test videos. "
                 r"Best \textbf{bold}, second \underline{underlined}, within each block"
                 + (r" (controls are not ranked)." if t.controls else "."))
+    if any(c.single for r in [*t.ours.values(), *t.controls.values()] for c in r.values()):
+        caption += r" n=1: a single test video, no interval."
     if has_standin:
         caption += r" $^\dagger$Stand-in metric backbone (official weights absent): not comparable with the paper's numbers."
     if t.reference_row and any(c.significant for r in t.ours.values() for c in r.values()):
@@ -242,6 +257,7 @@ def to_frame(t: Table) -> pd.DataFrame:
             row[f"{m}.ci_low"] = c.ci_low if c else None
             row[f"{m}.ci_high"] = c.ci_high if c else None
             row[f"{m}.standin"] = c.standin if c else None
+            row[f"{m}.n"] = c.n if c else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -271,6 +287,8 @@ class Ordering:
     ours: tuple[float, float]
     #: our two 95% intervals do not overlap (a conservative sign of a real difference)
     separated: bool = False
+    #: one of our two cells rests on a single value: no interval to compare
+    single: bool = False
 
     @property
     def agrees(self) -> bool:
@@ -294,7 +312,8 @@ def orderings(t: Table) -> list[Ordering]:
                 ch, cl = t.ours[hi][m], t.ours[lo][m]
                 sep = None not in (ch.ci_low, ch.ci_high, cl.ci_low, cl.ci_high) and (
                     ch.ci_low > cl.ci_high or cl.ci_low > ch.ci_high)
-                out.append(Ordering(m, hi, lo, (t.paper[hi][m], t.paper[lo][m]), (ch.mean, cl.mean), sep))
+                out.append(Ordering(m, hi, lo, (t.paper[hi][m], t.paper[lo][m]), (ch.mean, cl.mean), sep,
+                                    ch.single or cl.single))
     return out
 
 
@@ -316,7 +335,8 @@ def to_delta_markdown(t: Table) -> str:
         for m in t.metrics:
             if m in r and m in t.paper.get(label, {}):
                 d = DECIMALS.get(m, t.decimals)
-                rows.append({"row": label, "metric": m, "ours": _fmt(r[m].mean, d), "paper": _fmt(t.paper[label][m], d)})
+                ours = _fmt(r[m].mean, d) + (f" (n={r[m].n})" if r[m].single else "")
+                rows.append({"row": label, "metric": m, "ours": ours, "paper": _fmt(t.paper[label][m], d)})
     if not rows:
         return parts[0] + "\nNo row of ours has a paper value to compare with.\n"
     parts.append(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n")
@@ -327,6 +347,7 @@ def to_delta_markdown(t: Table) -> str:
                      "intervals apart (paper's better row first):\n")
         parts.append(pd.DataFrame([{"metric": p.metric, "paper: better > worse": f"{p.better} > {p.worse}",
                                     "ours agree": "yes" if p.agrees else "no",
-                                    "our CIs separate": "yes" if p.separated else "no"} for p in pairs])
+                                    "our CIs separate": "n=1, no interval" if p.single else
+                                    "yes" if p.separated else "no"} for p in pairs])
                      .to_markdown(index=False, disable_numparse=True) + "\n")
     return "\n".join(parts)

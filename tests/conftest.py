@@ -29,3 +29,16 @@ def compose():
             return hydra_compose("run", overrides=ov, return_hydra_config=False)
 
     return _compose
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected what it deselects
+def pytest_collection_modifyitems(config, items):
+    """`pytest -m gpu` without a CUDA device stops with one clear message instead of skipping silently."""
+    if config.option.collectonly or not any(item.get_closest_marker("gpu") for item in items):
+        return
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+        raise pytest.UsageError(
+            f"GPU tests were selected (-m gpu) but torch {torch.__version__} ({build}) finds no CUDA device "
+            f"on this machine. Run them on a machine with an NVIDIA GPU, or leave them out with "
+            f"-m 'not gpu' (the default).")

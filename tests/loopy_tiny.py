@@ -20,7 +20,7 @@ TINY_WAV2VEC = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, 
 def tiny_kwargs(**over) -> dict:
     kw = dict(num_frames=4, latent={"factor": 8}, unet=dict(TINY_UNET),
               audio=dict(dim=16, random_config=dict(TINY_WAV2VEC)), temporal=dict(heads=2),
-              a2l=dict(dim=16, num_embeddings=8), variance=dict(nose_index=30), optim=dict(lr=1e-3),
+              a2l=dict(dim=16, num_embeddings=8), optim=dict(lr=1e-3),
               tsm=dict(stride=2, expand_ratio=2, num_segments=2), sampling=dict(num_steps=2))
     for key, value in over.items():
         kw[key] = {**kw.get(key, {}), **value} if isinstance(value, dict) else value

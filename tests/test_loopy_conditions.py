@@ -7,8 +7,7 @@ import torch
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder, frame_windows
 from lightning_modules.loopy.audio_to_latents import AudioToLatents
 from lightning_modules.loopy.condition_masks import ConditionMasks
-from lightning_modules.loopy.motion_variance import expression_variance, head_movement_variance
-from tests.loopy_tiny import TINY_WAV2VEC
+from tests.loopy_tiny import TINY_WAV2VEC, tiny_module
 
 
 def test_a2l_paper_shapes_and_parameters():
@@ -56,20 +55,67 @@ def test_condition_mask_bad_probability_names_key():
         ConditionMasks(reference_drop=1.5)
 
 
-def test_variances_match_closed_forms():
+def _capture_a2l_conditions(module):
+    """Record the (movement, expression) conditions the module hands to its audio-to-latents module."""
+    seen = {}
+    forward = module.a2l.forward
+
+    def spy(audio, movement=None, expression=None, choice=None):
+        seen.update(movement=movement, expression=expression)
+        return forward(audio, movement, expression, choice)
+
+    module.a2l.forward = spy
+    return seen
+
+
+def _conditions(module, landmarks):
+    """Head-movement and expression variance as the A2L module receives them, before log1p."""
+    seen = _capture_a2l_conditions(module)
+    b = landmarks.shape[0]
+    module.motion_latents(torch.zeros(b, 16), torch.full((b,), 1), landmarks)
+    return torch.expm1(seen["movement"]).double(), torch.expm1(seen["expression"]).double()
+
+
+def test_a2l_variances_by_hand():
+    """A rigid head shift of x = 0, .1, 0, -.1 and two brow points (iBUG 19, 24) moving alike.
+
+    Glo (Eq. 3): the nose's squared deviations 0.02 / 4 frames x 1000 = 5.
+    Exp (Eqs. 4-5): each brow point has e = dx + dy = -0.10, -0.08, -0.10, -0.08 relative to the nose,
+    d = +.02, -.02, +.02 (mean .02/3), squared deviations (.04/3)^2 + (.08/3)^2 + (.04/3)^2 = .0096/9,
+    / 3 differences x 1000 = 32/90 per point; the rigid shift cancels; summed over the points: 64/90."""
     rng = np.random.default_rng(0)
-    lm = rng.random((2, 12, 5, 2)).astype(np.float32)
-    lm[:, :, 0, 1] = 0.5                       # nose at index 0 in the middle
-    lm[:, :, 1:3, 1] = rng.uniform(0.1, 0.4, (2, 12, 2))   # two upper-face points
-    lm[:, :, 3:, 1] = rng.uniform(0.6, 0.9, (2, 12, 2))    # mouth points (below the nose): excluded
-    nose = lm[:, :, 0]
-    glo = ((nose - nose.mean(1, keepdims=True)) ** 2).sum(-1).mean(1) * 1000
-    e = ((lm[:, :, 1:3] - lm[:, :, :1]).sum(-1)).sum(-1)
-    d = np.diff(e, axis=1)
-    exp = ((d - d.mean(1, keepdims=True)) ** 2).mean(1) * 1000
-    t = torch.from_numpy(lm)
-    assert np.allclose(head_movement_variance(t, 0).numpy(), glo, rtol=1e-5)
-    assert np.allclose(expression_variance(t, 0).numpy(), exp, rtol=1e-4)
+    base = rng.uniform(0.3, 0.7, size=(68, 2))
+    track = np.repeat(base[None], 4, axis=0)
+    nose = base[30]
+    for t, dx in enumerate([0.10, 0.12, 0.10, 0.12]):
+        track[t, 19] = track[t, 24] = nose + [dx, -0.2]      # above the nose (y grows downwards)
+    track += np.array([0.0, 0.1, 0.0, -0.1])[:, None, None] * np.array([1.0, 0.0])
+    mov, exp = _conditions(tiny_module(), torch.from_numpy(track).float()[None])
+    assert float(mov[0]) == pytest.approx(5.0, rel=1e-4)
+    assert float(exp[0]) == pytest.approx(64 / 90, rel=1e-3)
+
+
+def test_a2l_variances_equal_the_glo_exp_metrics_on_the_same_track():
+    """Appendix B.1: the A2L conditions are the evaluation's Glo and Exp (one implementation)."""
+    from metrics.motion import glo_exp
+
+    rng = np.random.default_rng(3)
+    t = 12
+    base = rng.uniform(0.3, 0.7, size=(68, 2))
+    tracks = []
+    for _ in range(2):  # a talking face: head sway, brows, blinks, moving mouth and jaw
+        tr = np.repeat(base[None], t, axis=0) + rng.normal(0, 0.002, size=(t, 68, 2))
+        tr += rng.normal(0, 0.02, size=(t, 1, 2)).cumsum(0)
+        tr[:, 17:27, 1] += 0.01 * np.sin(np.arange(t) / 2.0)[:, None]
+        tr[:, 36:48, 1] += rng.normal(0, 0.005, size=(t, 12))
+        tr[:, 48:68] += rng.normal(0, 0.02, size=(t, 20, 2))
+        tr[:, 3:14, 1] += rng.normal(0, 0.01, size=(t, 11))
+        tracks.append(tr)
+    mov, exp = _conditions(tiny_module(), torch.from_numpy(np.stack(tracks)).float())
+    for i, tr in enumerate(tracks):
+        want = glo_exp(tr)
+        assert float(mov[i]) == pytest.approx(want["Glo"], rel=1e-3)
+        assert float(exp[i]) == pytest.approx(want["Exp"], rel=1e-3)
 
 
 def test_five_frame_audio_window():

@@ -115,3 +115,22 @@ def test_deep_copy_runs_its_own_layers():
             p.mul_(3.0)
         out_c, out_d = c(z, t, feats, None, audio), d(z, t, feats, None, audio)
     assert not torch.allclose(out_c, out_d, atol=1e-5)   # the copy runs its own (scaled) temporal layers
+
+
+def test_inter_clip_layer_sees_motion_frames_oldest_first():
+    """The TSM hands motion frames newest first; the inter-clip layer must lay them out in time order,
+    oldest at position 0 and the newest at M-1, next to the first noisy frame (position M)."""
+    from lightning_modules.blocks.attention import TemporalSelfAttention
+    from lightning_modules.loopy.temporal_layers import InterClipTemporalLayer
+
+    torch.manual_seed(0)
+    layer = InterClipTemporalLayer(8, 2)
+    torch.nn.init.normal_(layer.attn.to_out[0].weight, std=0.5)   # a trained layer: output not zero
+    x = torch.randn(1, 3, 8, 2, 2)
+    m0, m1, m2, m3 = torch.randn(4, 1, 1, 8, 2, 2)               # m0 the newest ... m3 the oldest
+    newest_first = torch.cat([m0, m1, m2, m3], 1)                # what the TSM returns
+    time_order = torch.cat([m3, m2, m1, m0], 1)                  # written out by hand
+    got = layer(x, newest_first)
+    # the base layer takes its prefix as given, position 0 first (its docstring: oldest to newest)
+    torch.testing.assert_close(got, TemporalSelfAttention.forward(layer, x, time_order))
+    assert not torch.allclose(got, TemporalSelfAttention.forward(layer, x, newest_first), atol=1e-4)

@@ -63,8 +63,10 @@ def test_missing_landmarks_is_a_clear_error():
         m.model_step(batch)
     with pytest.raises(ValueError, match="model.stages"):
         m.set_stage("stage3")
-    with pytest.raises(ValueError, match="model.variance.nose_index"):
-        tiny_module(variance={"nose_index": 99}).model_step(make_batch(b=1))
+    with pytest.raises(ValueError, match="model.variance: only 'scale'"):
+        tiny_module(variance={"nose_index": 99})
+    with pytest.raises(ValueError, match="iBUG-68 layout"):
+        m.model_step(make_batch(b=1, k=5))
 
 
 def test_two_stage_fit_and_predict_with_lightning(tmp_path):
@@ -83,3 +85,49 @@ def test_two_stage_fit_and_predict_with_lightning(tmp_path):
     out = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False).predict(m, DataLoader([item], batch_size=None))
     assert out[0]["video"].shape == (1, 6, 3, 32, 32)
     assert out[0]["video"].min() >= -1 and out[0]["video"].max() <= 1
+
+
+class _BlackIsNotZeroCodec(torch.nn.Module):
+    """Pixel unshuffle plus 0.5: like the SD VAE, a black frame does not encode to a zero latent."""
+
+    def __init__(self, factor: int = 8):
+        super().__init__()
+        from lightning_modules.blocks.latent_codec import PixelUnshuffleCodec
+
+        self.inner = PixelUnshuffleCodec(factor)
+        self.latent_channels = self.inner.latent_channels
+
+    def encode(self, images):
+        return self.inner.encode(images) + 0.5
+
+    def decode(self, latents):
+        return self.inner.decode(latents - 0.5)
+
+
+@pytest.mark.parametrize("abstraction", ["uniform", "mean"])
+def test_missing_motion_frames_are_zero_latents_in_training_as_at_sampling(abstraction):
+    """§3.4: ungenerated motion frames are all-zero features at sampling; training must match.
+
+    TSM s = 2, r = 2, 2 segments over 6 preceding frames (newest first): outputs stand for frames
+    0 | 1 | 2-3 | 4-5. Three real frames, then the video's start: with uniform abstraction output 3
+    (frame 4) is missing; with mean pooling output 2 is frame 2 averaged with a zero, output 3 zero."""
+    m = tiny_module(tsm={"abstraction": abstraction},
+                    masks={"motion_frames_mask": 0.0, "reference_drop": 0.0})
+    m.codec = _BlackIsNotZeroCodec(8)
+    m.set_stage("stage2")
+    batch = make_batch(b=1, m=8)
+    batch["motion_mask"] = torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    batch["motion_frames"][:, 3:] = 0.0            # the batch contract: padded frames are exactly 0
+    seen = {}
+    encode_reference = m.dual_unet.encode_reference
+
+    def spy(reference, motion=None):
+        seen["motion"] = motion
+        return encode_reference(reference, motion)
+
+    m.dual_unet.encode_reference = spy
+    m.model_step(batch)
+    motion, real = seen["motion"][0], m.codec.encode(batch["motion_frames"][0, :3])
+    assert torch.equal(motion[3], torch.zeros_like(motion[3]))
+    torch.testing.assert_close(motion[:2], real[:2])
+    torch.testing.assert_close(motion[2], real[2] if abstraction == "uniform" else real[2] / 2)

@@ -165,3 +165,21 @@ def test_motion_prior_landmark_guidance_replaces_head_token():
     noisy2[:, :, 0] += 1.0     # the noisy head token is ignored where guided, used where not
     d = (prior(noisy2, t, audio, image, head, guided) - base).abs().amax(dim=(1, 2, 3))
     assert d[0] < 1e-5 and d[1] > 1e-4
+
+
+def test_mta_output_is_the_present_clip_half_with_trained_projections():
+    """§3.4: F_m^cat = [M_1..M_T ; F_pc^ref] along time, through fast attention; "the lower half of the
+    resulting feature map used as the output F_m". With a non-zero output projection (a trained MTA)."""
+    from lightning_modules.blocks.attention import sinusoidal_positions
+
+    torch.manual_seed(0)
+    n, t, l, c = 2, 4, 5, 8
+    mta = MemoryEfficientTemporalAttention(c, heads=2, nb_features=8, alpha=0.1)
+    torch.nn.init.normal_(mta.attn.to_out.weight, std=0.5)
+    ac, pc = torch.randn(n, t, l, c), torch.randn(n, t, l, c)
+    out, _ = mta(ac, pc)
+    cat = torch.cat([_recurrence(ac, 0.1), pc], 1) + sinusoidal_positions(2 * t, c)[None, :, None]
+    seq = cat.permute(0, 2, 1, 3).reshape(n * l, 2 * t, c)                 # attention along time
+    full = mta.attn(mta.norm(seq)).view(n, l, 2 * t, c).permute(0, 2, 1, 3)
+    torch.testing.assert_close(out, full[:, t:])
+    assert not torch.allclose(out, full[:, :t], atol=1e-3)

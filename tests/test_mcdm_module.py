@@ -22,7 +22,8 @@ CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_atten
             patch_size=8, projection_dim=16)
 
 
-def make_module(**over) -> MCDMModule:
+def mcdm_kwargs(**over) -> dict:
+    """Constructor arguments of a tiny MCDM (CPU, seconds); ``over`` merges into the groups."""
     kw = dict(num_frames=4, fps=25.0, stages=[{"name": "stage1"}, {"name": "stage2"}, {"name": "stage3"}],
               pretrained={"path": None}, latent={"factor": 8, "vae": None}, unet=UNET,
               archived={"num_frames": 2, "num_tokens": 4, "num_queries": 2, "patch_size": 2},
@@ -32,8 +33,12 @@ def make_module(**over) -> MCDMModule:
               optim={"lr": 1e-3}, sampling={"steps": 2, "guidance_scale": 2.0})
     for k, v in over.items():
         kw[k] = {**kw[k], **v} if isinstance(v, dict) else v
+    return kw
+
+
+def make_module(**over) -> MCDMModule:
     torch.manual_seed(0)
-    return MCDMModule(**kw)
+    return MCDMModule(**mcdm_kwargs(**over))
 
 
 def make_batch(b=2, t=4, m=3, size=32):
@@ -171,3 +176,85 @@ def test_paper_scale_on_meta_device_reports_parameter_counts(monkeypatch):
     assert counts["latent_codec_frozen"] == 83_653_863                  # SD 1.5 VAE
     for part in ("archived_clip", "present_reference_attention", "memory_temporal_attention", "motion_prior"):
         assert counts[part] > 1_000_000, counts
+
+
+def _loss(mod, batch, seed=0):
+    """Stage-3 loss with the same noise, timesteps and guidance dropout for every call."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return float(mod.denoise_loss(batch))
+
+
+def _replaced(batch, key, seed=7):
+    other = dict(batch)
+    other[key] = torch.rand(batch[key].shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return other
+
+
+def test_without_archived_frames_the_denoiser_still_sees_the_reference():
+    """Table 4 "w/o F_a" omits the historical frames only (§4.3): the archived-clip prior stays, every
+    slot filled from the reference, so the stage-3 loss depends on the reference and not on the history."""
+    mod = make_module(archived={"enabled": False})
+    mod.set_stage("stage3")
+    batch = make_batch()
+    base = _loss(mod, batch)
+    assert _loss(mod, _replaced(batch, "reference")) != base
+    assert _loss(mod, _replaced(batch, "motion_frames")) == base
+    full = make_module()
+    full.set_stage("stage3")
+    assert _loss(full, _replaced(batch, "motion_frames")) != _loss(full, batch)  # the full model reads them
+
+
+def test_b2_motion_memory_is_fed_by_the_reference_unet():
+    """Table 5 B2 (reference U-Net instead of VAE + patchify) has no F_ac; its motion memory holds what the
+    reference attention draws from the reference U-Net, so it is not zero and follows the reference."""
+    mod = make_module(archived={"encoder": "reference_unet"})
+    mod.set_stage("stage3")
+    batch = make_batch()
+
+    def memory(b):
+        _loss(mod, b)
+        return {k: v.clone() for k, v in mod.unet._pending.items()}
+
+    first, other = memory(batch), memory(_replaced(batch, "reference"))
+    assert first and all(v.abs().amax() > 0 for v in first.values())
+    assert any(not torch.allclose(first[k], other[k]) for k in first)
+
+
+def _wake_mta(mod, std=0.5):
+    """Trained MTA layers: non-zero output projections (they start at zero, a no-op)."""
+    g = torch.Generator().manual_seed(2)
+    for layer in mod.unet.temporal.values():
+        with torch.no_grad():
+            layer.attn.to_out.weight.copy_(torch.randn(layer.attn.to_out.weight.shape, generator=g) * std)
+
+
+def test_a_clip_changes_when_the_memory_from_the_previous_clip_changes():
+    """§3.4 / §3.5 Inference: the MTA memory carries from one clip to the next. Changing the memory the
+    first clip leaves behind must change the second clip, and nothing of the first."""
+    mod = make_module()
+    _wake_mta(mod)
+    mod.eval()
+    ref = make_batch(b=1)["reference"]
+    audio = torch.randn(1, 11 * 640, generator=torch.Generator().manual_seed(3))
+    commit = mod.unet.commit_memory
+
+    def clips(perturb: bool):
+        def perturbed_commit():
+            commit()
+            if perturb:
+                mod.unet._memory = {k: 3 * v + 1 for k, v in mod.unet._memory.items()}
+
+        out = []
+        mod.unet.commit_memory = perturbed_commit
+        try:
+            torch.manual_seed(0)
+            mod.generate(ref, audio, 8, 25.0, on_clip=lambda i, v: out.append(v), progress=False)
+        finally:
+            del mod.unet.commit_memory
+        return out
+
+    plain, perturbed = clips(False), clips(True)
+    assert len(plain) == 2
+    assert torch.equal(plain[0], perturbed[0])
+    assert (plain[1] - perturbed[1]).abs().amax() > 1e-3

@@ -35,3 +35,14 @@ def test_paired_bootstrap():
     assert same["p_value"] > 0.05 and same["ci_low"] < 0 < same["ci_high"]
     with pytest.raises(ValueError, match="same items"):
         paired_bootstrap([1, 2], [1, 2, 3])
+
+
+def test_one_video_has_an_undefined_interval():
+    """One score says nothing about the spread of the mean: NaN bounds and n = 1, no zero-width interval."""
+    c = bootstrap_ci([0.7, np.nan])                      # one finite score (the other video was skipped)
+    assert c["mean"] == 0.7 and c["n"] == 1 and np.isnan(c["ci_low"]) and np.isnan(c["ci_high"])
+    rng = np.random.default_rng(4)
+    s = bootstrap_set_metric([rng.normal(0.5, 1, (8, 3))], [rng.normal(0, 1, (8, 3))], n_boot=20, seed=0)
+    assert np.isfinite(s["mean"]) and s["n"] == 1 and np.isnan(s["ci_low"]) and np.isnan(s["ci_high"])
+    p = paired_bootstrap([1.0], [0.5])
+    assert p["mean_diff"] == 0.5 and np.isnan(p["ci_low"]) and np.isnan(p["p_value"])

@@ -283,3 +283,23 @@ def test_index_lists_tables_of_earlier_calls_with_their_ordering_counts(tmp_path
     assert f"orderings reproduced: {int(c_better) + int(not d_better)}/2" in first
     assert f"orderings reproduced: {int(not c_better) + int(d_better)}/2" in second
     assert "[first.tex](first.tex)" in first and "[second.delta.md]" not in first
+
+
+def test_a_single_test_video_prints_n1_not_a_zero_interval(tmp_path):
+    """An open-set subset of one video: bootstrap_ci gives no interval, and every table file says n=1."""
+    from metrics.bootstrap import bootstrap_ci
+
+    def one(value):
+        return {**bootstrap_ci([value]), "backbone": "syncnet_v2"}
+
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    _log(Tracker(uri, "suite"), "tsm_stride", {"Loopy (Full)": {"Sync-C": one(6.0), "Sync-D": _s(7.0, 0.25)},
+                                               "w/o TSM": {"Sync-C": one(5.0), "Sync-D": _s(8.0, 0.25)}})
+    build_reports(uri, "suite", tmp_path / "out")
+    out = tmp_path / "out"
+    tex, md, delta = ((out / f"tsm_stride{ext}").read_text() for ext in (".tex", ".md", ".delta.md"))
+    ours = [ln for ln in tex.splitlines() if ln.startswith("Loopy (Full) &")][-1]
+    assert r"6.000} {\scriptsize n=1}" in ours and r"{\scriptsize $\pm$ 0.250}" in ours
+    assert r"$\pm$ 0.000" not in tex and "± 0.000" not in md and "**6.000** (n=1)" in md
+    assert "| 6.000 (n=1)" in delta and "n=1, no interval" in delta
+    assert pd.read_csv(out / "tsm_stride.csv").dropna(subset=["Sync-C.n"])["Sync-C.n"].tolist() == [1, 1]

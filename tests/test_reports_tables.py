@@ -12,6 +12,7 @@ import pytest
 from reports.tables import Cell, Table, paper_rows, to_frame, to_latex, to_markdown
 
 GOLDEN = Path(__file__).parent / "golden" / "table.tex"
+GOLDEN_SAME_LABELS = Path(__file__).parent / "golden" / "table_same_labels.tex"
 
 
 def _table():
@@ -24,6 +25,18 @@ def _table():
                        ["Sync-C", "Sync-D", "Glo"])
     paper = {k: v for k, v in paper.items() if k in ("Loopy (Full)", "w/o TSM", "s = 4, r = 1")}
     return Table("demo", "Demo & test_table.", ["Sync-C", "Sync-D", "Glo"], ours, paper, "Paper (HDTF)")
+
+
+def _same_label_table():
+    """Loopy Table 3 as the main job writes it: our rows carry the names of the paper's rows."""
+    labels = ["s = 1, r = 2", "s = 4, r = 1", "Loopy (Full)"]
+    paper = paper_rows("loopy_table3_ablations", {"Sync-C": "hdtf_Sync-C", "Sync-D": "hdtf_Sync-D"},
+                       ["Sync-C", "Sync-D"])
+    paper = {k: paper[k] for k in labels}
+    ours = {"s = 1, r = 2": {"Sync-C": Cell(1.0, 0.8, 1.2), "Sync-D": Cell(9.0, 8.5, 9.5)},
+            "s = 4, r = 1": {"Sync-C": Cell(2.0, 1.5, 2.5), "Sync-D": Cell(8.5, 8.0, 9.0)},
+            "Loopy (Full)": {"Sync-C": Cell(3.0, 2.5, 3.5), "Sync-D": Cell(8.0, 7.0, 9.0)}}
+    return Table("tsm_stride", "TSM stride.", ["Sync-C", "Sync-D"], ours, paper, "Paper (HDTF)")
 
 
 def _row(tex: str, label: str) -> str:
@@ -82,6 +95,32 @@ def test_csv_and_markdown_carry_the_same_numbers():
 
 def test_latex_matches_golden_file():
     assert to_latex(_table()) == GOLDEN.read_text()
+
+
+def test_paper_rows_stay_in_the_paper_block_when_our_rows_share_their_names():
+    """The paper's numbers must never be typeset under "Ours" (issue 17, item 9)."""
+    tex = to_latex(_same_label_table())
+    assert tex == GOLDEN_SAME_LABELS.read_text()
+    lines = tex.splitlines()
+    paper_head, ours_head = lines.index(r"\multicolumn{3}{l}{\emph{Paper (HDTF)}} \\"), \
+        lines.index(r"\multicolumn{3}{l}{\emph{Ours}} \\")
+    paper_block = lines[paper_head + 1:ours_head - 1]
+    ours_block = lines[ours_head + 1:lines.index(r"\bottomrule")]
+    assert lines[ours_head - 1] == r"\midrule"
+    assert [ln.split(" &")[0] for ln in paper_block] == ["s = 1, r = 2", "s = 4, r = 1", "Loopy (Full)"]
+    assert [ln.split(" &")[0] for ln in ours_block] == ["s = 1, r = 2", "s = 4, r = 1", "Loopy (Full)"]
+    assert "7.848" in paper_block[0] and "$\\pm$" not in "".join(paper_block)   # the paper's s = 1, r = 2
+    assert all("$\\pm$" in ln for ln in ours_block)
+
+
+def test_a_single_video_cell_says_n1_instead_of_a_zero_interval():
+    t = _same_label_table()
+    t.ours["s = 4, r = 1"]["Sync-D"] = Cell(8.5, float("nan"), float("nan"), n=1)  # one test video
+    tex, md = to_latex(t), to_markdown(t)
+    row = [ln for ln in tex.splitlines() if ln.startswith("s = 4, r = 1 &")][-1]     # ours, after the paper's
+    assert row.endswith(r"\underline{8.500} {\scriptsize n=1} \\") and "n=1: a single test video" in tex
+    assert "_8.500_ (n=1)" in md and "± 0.000" not in md and r"$\pm$ 0.000" not in tex
+    assert to_frame(t).set_index("method").loc["s = 4, r = 1"].iloc[-1]["Sync-D.n"] == 1
 
 
 def _pdflatex(tmp: Path, name: str) -> subprocess.CompletedProcess:

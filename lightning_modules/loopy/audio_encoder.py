@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from metrics.weights import fixed_seed_init
+
 log = logging.getLogger(__name__)
 
 
@@ -51,8 +53,7 @@ class Wav2VecAudioEncoder(nn.Module):
             log.warning("No wav2vec2 weights given (model.audio.wav2vec_path is null): the audio encoder is "
                         "RANDOMLY INITIALISED; audio features carry the waveform but no pretrained speech "
                         "knowledge.")
-            with torch.random.fork_rng(devices=[]):  # the same random encoder in every run, so runs
-                torch.manual_seed(0)                  # stay comparable, without touching the run's RNG
+            with fixed_seed_init(0):  # the same random encoder in every run; the run's RNG untouched
                 self.model = Wav2Vec2Model(Wav2Vec2Config(**(random_config or {})))
         self.model.requires_grad_(False).eval()
         self.sample_rate = sample_rate

@@ -21,7 +21,6 @@ from lightning_modules.loopy.audio_projection import AudioProjection
 from lightning_modules.loopy.audio_to_latents import AudioToLatents
 from lightning_modules.loopy.condition_masks import ConditionMasks
 from lightning_modules.loopy.dual_unet import DualUNet
-from lightning_modules.loopy.motion_variance import expression_variance, head_movement_variance
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
 from lightning_modules.sampling import (
     SD15_SCHEDULE,
@@ -31,6 +30,8 @@ from lightning_modules.sampling import (
     generate_long_video,
     make_ddim,
 )
+from metrics.landmarks import IBUG_NOSE_TIP
+from metrics.motion import expression_variance, head_motion_variance
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class LoopyModule(L.LightningModule):
         temporal: ``{layout: dual|single, heads}``.
         audio: ``{wav2vec_path, random_config, dim, window_before, window_after, sample_rate}``.
         a2l: ``{enabled, num_embeddings, dim, heads}``.
-        variance: ``{nose_index, scale}`` for the A2L variances (appendix B.1).
+        variance: ``{scale}`` (s = 1000) of the A2L variances, Glo and Exp of appendix B.1 computed by
+            ``metrics.motion`` on the batch's iBUG-68 landmarks.
         masks: ``{audio_drop, motion_latents_drop, reference_drop, motion_frames_mask}`` (§3.4).
         cfg: ``{audio_ratio, ref_ratio}`` (§3.4: 5 and 3).
         sampling: ``{num_steps, progress}`` (DDIM, 25 steps).
@@ -77,6 +79,12 @@ class LoopyModule(L.LightningModule):
         self.num_frames, self.fps = int(num_frames), float(fps)
         pre, lat, tem, aud = _d(pretrained), _d(latent), _d(temporal), _d(audio)
         self.a2l_cfg, self.var_cfg, self.cfg_cfg = _d(a2l), _d(variance), _d(cfg)
+        # configs saved before Glo/Exp moved to metrics.motion carry nose_index: 30, the iBUG-68 nose tip
+        legacy_nose = self.var_cfg.pop("nose_index", IBUG_NOSE_TIP)
+        if set(self.var_cfg) - {"scale"} or legacy_nose != IBUG_NOSE_TIP:
+            raise ValueError(f"model.variance: only 'scale' is read, got {dict(variance)}; Glo/Exp use the "
+                             f"fixed nose tip ({IBUG_NOSE_TIP}) and 37 upper-face points of the iBUG-68 "
+                             f"landmarks (metrics/landmarks); remove the other keys")
         self.sampling_cfg, self.optim_cfg = _d(sampling), _d(optim)
         self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")),
                                         lat.get("vae_path"), lat.get("autoencoder"))
@@ -147,12 +155,20 @@ class LoopyModule(L.LightningModule):
 
     def motion_latents_from_frames(self, motion_frames: torch.Tensor, motion_mask: torch.Tensor | None):
         """TSM then encoding: uniform/random abstraction selects frames before the VAE (only the chosen
-        frames are encoded); mean pooling abstracts in latent space. Returns (B, M, C, h, w)."""
+        frames are encoded); mean pooling abstracts in latent space. Returns (B, M, C, h, w).
+
+        Frames before a video's start (mask 0) become exact zero latents, as at sampling (§3.4:
+        "Ungenerated parts of motion frames are masked to all-zero features until generated"); a
+        black frame through the SD VAE is not a zero latent."""
+        if motion_mask is None:
+            motion_mask = motion_frames.new_ones(motion_frames.shape[:2])
         if self.tsm.abstraction == "mean" and self.tsm.enabled:
-            lat, _ = self.tsm(self.encode_frames(motion_frames), motion_mask)
+            lat = self.encode_frames(motion_frames)
+            lat, _ = self.tsm(lat * motion_mask.view(*motion_mask.shape, 1, 1, 1).to(lat.dtype), motion_mask)
             return lat
-        sel, _ = self.tsm(motion_frames, motion_mask)
-        return self.encode_frames(sel)
+        sel, mask = self.tsm(motion_frames, motion_mask)
+        lat = self.encode_frames(sel)
+        return lat * mask.view(*mask.shape, 1, 1, 1).to(lat.dtype)
 
     def audio_embeddings(self, audio: torch.Tensor, num_frames: int, fps: float, span: int | None = None):
         """Audio (B, S) -> (c_audio (B, T, L, D), pooled (B, D)). The waveform may carry context on
@@ -174,15 +190,23 @@ class LoopyModule(L.LightningModule):
         if landmarks is None:
             raise ValueError("batch has no 'landmarks' (B,T,K,2): the audio-to-latents module needs them in training "
                              "for the movement/expression variances; set model.a2l.enabled=false or provide them")
-        nose = int(self.var_cfg.get("nose_index", 30))
-        if not 0 <= nose < landmarks.shape[2]:
-            raise ValueError(f"model.variance.nose_index={nose} is outside the {landmarks.shape[2]} landmarks "
-                             f"of the batch")
-        scale = float(self.var_cfg.get("scale", 1000.0))
+        mov, exp = self.motion_variances(landmarks)
         # log1p keeps the x1000-scaled variances (appendix B.1) in a range an FC layer digests
-        mov = torch.log1p(head_movement_variance(landmarks.float(), nose, scale))
-        exp = torch.log1p(expression_variance(landmarks.float(), nose, scale))
-        return self.a2l(pooled_audio, mov, exp, choice)
+        return self.a2l(pooled_audio, torch.log1p(mov), torch.log1p(exp), choice)
+
+    def motion_variances(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head-movement and expression variance (B,) of a clip's landmarks (B, T, 68, 2): the Glo and
+        Exp of the evaluation (appendix B.1, Eqs. 3-5), one implementation in ``metrics.motion``."""
+        if landmarks.shape[-2:] != (68, 2):
+            raise ValueError(f"batch 'landmarks' have shape {tuple(landmarks.shape)}; the audio-to-latents "
+                             f"variances need the (B, T, 68, 2) iBUG-68 layout of the batch contract "
+                             f"(datamodules/clips.py)")
+        if landmarks.shape[1] < 2:
+            raise ValueError(f"the expression variance needs at least 2 frames per clip, the batch has "
+                             f"{landmarks.shape[1]} (data.clip.num_frames)")
+        scale = float(self.var_cfg.get("scale", 1000.0))
+        lm = landmarks.float()
+        return head_motion_variance(lm[:, :, IBUG_NOSE_TIP], scale), expression_variance(lm, scale)
 
     # -- training ------------------------------------------------------------------------------------
     def model_step(self, batch: dict) -> torch.Tensor:

@@ -23,10 +23,16 @@ LAYOUTS = ("dual", "single")
 class InterClipTemporalLayer(TemporalSelfAttention):
     """Temporal self-attention over [motion frames ; noisy frames] with learnable type embeddings (§3.2).
 
-    forward(x (B,T,C,H,W), motion (B,M,C,H,W), motion_keep (B,) bool) -> (B,T,C,H,W)."""
+    forward(x (B,T,C,H,W), motion (B,M,C,H,W), motion_keep (B,) bool) -> (B,T,C,H,W). ``motion`` comes
+    newest first, as the TSM returns it; the layer lays it out in time order, oldest first, so that
+    the newest motion frame sits at position M-1, right before the first noisy frame at M."""
 
     def __init__(self, channels: int, heads: int):
         super().__init__(channels, heads, num_types=2)
+
+    def forward(self, x: torch.Tensor, prefix: torch.Tensor | None = None,
+                prefix_keep: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(x, None if prefix is None else prefix.flip(1), prefix_keep)
 
 
 class IntraClipTemporalLayer(TemporalSelfAttention):
@@ -83,7 +89,8 @@ class LoopyTemporalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, motion: torch.Tensor | None, motion_keep: torch.Tensor | None,
                 audio: torch.Tensor | None) -> torch.Tensor:
-        """:param x: (B,T,C,H,W). :param motion: (B,M,C,H,W) reference-net features of the motion frames.
+        """:param x: (B,T,C,H,W). :param motion: (B,M,C,H,W) reference-net features of the motion frames,
+        newest first.
         :param motion_keep: (B,) bool. :param audio: (B,T,L,D) or None. :returns: (B,T,C,H,W)."""
         x = self.inter(x, motion, motion_keep)
         if self.audio is not None and audio is not None:

@@ -40,10 +40,27 @@ def build_sd_unet(pretrained_path: str | None, config: dict | None) -> UNet2DCon
 
 class DualReferenceProcessor:
     """Replaces SD's cross-attention (attn2): ``archived(h -> F_ac) + present(h -> F_pc)``, both recorded
-    in ``ctx['refs'][name]`` for the temporal attention. A branch whose tokens are None gives zeros."""
+    in ``ctx['refs'][name]`` for the temporal attention. A branch whose tokens are None gives zeros.
 
-    def __init__(self, ctx: dict, name: str, present: Attention):
-        self.ctx, self.name, self.present = ctx, name, present
+    Variant B2 has no F_ac: its reference U-Net takes the archived-clip prior's place, so the motion
+    memory (MTA, §3.4) is fed with what the reference attention draws from the reference U-Net, the
+    block's features attending to that U-Net's banked tokens through the self-attention projections
+    (``reference``: attn1 of the block, the bank and its key). That feature goes to the memory only:
+    the denoiser already reads the tokens in its self-attention (AnimateAnyone)."""
+
+    def __init__(self, ctx: dict, name: str, present: Attention,
+                 reference: tuple[Attention, dict, str] | None = None):
+        self.ctx, self.name, self.present, self.reference = ctx, name, present, reference
+
+    def _reference_unet_feature(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
+        if self.reference is None:
+            return None
+        attn1, bank, key = self.reference
+        tokens = bank.get(key)
+        if tokens is None:
+            return None
+        frames = hidden_states.shape[0] // tokens.shape[0]
+        return masked_attention(attn1, hidden_states, tokens.repeat_interleave(frames, 0))
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states=None,
                  attention_mask=None, **kwargs) -> torch.Tensor:
@@ -51,7 +68,8 @@ class DualReferenceProcessor:
         ac = masked_attention(attn, hidden_states, f_ac) if f_ac is not None else torch.zeros_like(hidden_states)
         pc = (masked_attention(self.present, hidden_states, f_pc) if f_pc is not None
               else torch.zeros_like(hidden_states))
-        self.ctx["refs"][self.name] = (ac, pc)
+        memory_in = self._reference_unet_feature(hidden_states) if f_ac is None else None
+        self.ctx["refs"][self.name] = (ac if memory_in is None else memory_in, pc)
         return ac + pc
 
 
@@ -99,7 +117,8 @@ class MCDMUNet(nn.Module):
             self.present_ref[key] = present
             self.temporal[key] = (MemoryEfficientTemporalAttention(c, h, nb_features, alpha) if temporal == "memory"
                                   else StandardTemporalAttention(c, h))
-            procs[f"{name}.attn2.processor"] = DualReferenceProcessor(self._ctx, key, present)
+            reference = (block.attn1, self._bank, f"{name}.attn1.processor") if reference_unet else None
+            procs[f"{name}.attn2.processor"] = DualReferenceProcessor(self._ctx, key, present, reference)
             if reference_unet:
                 procs[f"{name}.attn1.processor"] = KVBankProcessor(self._bank, f"{name}.attn1.processor", "read")
             block.register_forward_hook(self._temporal_hook(key))

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from metrics.weights import fixed_seed_init
+
 log = logging.getLogger(__name__)
 
 # CLIP's input normalisation (openai/clip-vit-large-patch14 preprocessor_config.json)
@@ -37,8 +39,8 @@ class ClipImageEncoder(nn.Module):
         else:
             log.warning("No CLIP weights given (model.image.clip_path is null): MCDM's image encoder is "
                         "RANDOMLY INITIALISED.")
-            torch.manual_seed(0)  # the same random encoder in every run
-            self.model = CLIPVisionModelWithProjection(CLIPVisionConfig(**(random_config or {})))
+            with fixed_seed_init(0):  # the same random encoder in every run; the run's RNG untouched
+                self.model = CLIPVisionModelWithProjection(CLIPVisionConfig(**(random_config or {})))
         self.model.requires_grad_(False).eval()
         self.size = int(self.model.config.image_size)
         self.dim = int(self.model.config.projection_dim)

@@ -77,8 +77,11 @@ class MCDMModule(L.LightningModule):
                              temporal=_choice(mt, "kind", "memory", ("memory", "standard"), "mta"),
                              alpha=float(mt.get("alpha", 0.1)), nb_features=int(mt.get("nb_features", 64)),
                              reference_unet=self.archived_encoder == "reference_unet")
+        # "w/o F_a" (Table 4) omits only the historical frames: the prior stays, every archived slot
+        # holding the reference (archived_from_history), so the denoiser still sees the identity.
+        # B2 (Table 5) replaces VAE + patchify by a reference U-Net: no archived-clip prior at all.
         self.archived = None
-        if self.archived_enabled and self.archived_encoder == "vae_patchify":
+        if self.archived_encoder == "vae_patchify":
             self.archived = ArchivedClipMotionPrior(self.codec.latent_channels, self.unet.cross_dim,
                                                     int(arc.get("patch_size", 4)), int(arc.get("num_queries", 16)),
                                                     _choice(arc, "aggregator", "frame_aligned",
@@ -167,9 +170,13 @@ class MCDMModule(L.LightningModule):
 
     def archived_from_history(self, ref_lat, history, mask) -> torch.Tensor:
         """(B, M, C, h, w) newest-first history -> (B, a, ...): the first a frames, the reference where
-        a frame is missing (the first archived clip is initialised from the reference image, §3.5)."""
+        a frame is missing (the first archived clip is initialised from the reference image, §3.5).
+        With ``archived.enabled`` false ("w/o F_a", Table 4: "omits historical frame information")
+        every slot is the reference."""
         b, a = ref_lat.shape[0], self.num_archived
         out = ref_lat[:, None].expand(b, a, *ref_lat.shape[1:]).clone()
+        if not self.archived_enabled:
+            return out
         k = min(a, history.shape[1])
         keep = mask[:, :k].to(torch.bool)[..., None, None, None]
         out[:, :k] = torch.where(keep, history[:, :k], out[:, :k])
@@ -183,7 +190,7 @@ class MCDMModule(L.LightningModule):
         f_ac = None
         if self.archived is not None:
             motion = batch.get("motion_frames")
-            if motion is not None and motion.shape[1] > 0:
+            if motion is not None and motion.shape[1] > 0 and self.archived_enabled:
                 hist, mask = self.encode(motion[:, :self.num_archived]), batch["motion_mask"][:, :self.num_archived]
             else:
                 hist, mask = ref_lat[:, None], torch.zeros(b, 1, device=ref_lat.device)
