@@ -14,12 +14,12 @@ from contextlib import contextmanager
 
 import torch
 
+from metrics.weights import fixed_seed_init
+
 
 @contextmanager
 def init_stream(name: str):
     """Draw the block's initial weights from the stream ``(initial seed, name)``; the global random
-    state is restored afterwards, as if nothing had been drawn."""
-    seed = (torch.initial_seed() + zlib.crc32(name.encode())) % (2 ** 63)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    state (CUDA's too) is left as it was, as if nothing had been drawn."""
+    with fixed_seed_init((torch.initial_seed() + zlib.crc32(name.encode())) % (2 ** 63)):
         yield
