@@ -101,6 +101,22 @@ def test_stage1_key_ignores_what_stage1_does_not_read(compose):
     assert json.dumps(stage_signature(c, 0), sort_keys=True) == s1["Loopy (Full)"]
 
 
+def test_mcdm_and_joyvasa_rows_share_the_stages_they_do_not_ablate(compose):
+    from experiments.stage_cache import stage_signature
+    from experiments.variants import expand
+
+    def keys(ablation, index):
+        cfg = compose([f"ablation={ablation}"], with_test_configs=False)
+        return {v.label: json.dumps(stage_signature(v.cfg, index), sort_keys=True) for v in expand(cfg)}
+
+    s1, s2, s3 = keys("mcdm_components", 0), keys("mcdm_components", 1), keys("mcdm_components", 2)
+    assert s1["w/o MTA"] == s1["MCDM"] and s2["w/o MTA"] == s2["MCDM"]  # the MTA trains in stage 3 only
+    assert s3["MCDM"] == "null"  # stage 3 is every row's own
+    assert s1["w/o F_a"] != s1["MCDM"] and s1["w/o F_pc"] != s1["MCDM"]
+    render = keys("joyvasa_losses", 0)
+    assert len(set(render.values())) == 1 and "null" not in render.values()
+
+
 def test_runner_trains_a_shared_stage_once_and_later_runs_reuse_it(tmp_path, compose):
     from mlflow.tracking import MlflowClient
 

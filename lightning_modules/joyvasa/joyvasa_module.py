@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sample_window, sliding_window_motion
 from lightning_modules.joyvasa.face_representation import MotionLayout
 from lightning_modules.joyvasa.liveportrait import load_liveportrait_motion_extractor
@@ -86,9 +87,10 @@ class JoyVASAModule(L.LightningModule):
         self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
                                                  int(aud.get("sample_rate", 16000)))
         self.audio_dim = self.audio_encoder.model.config.hidden_size
-        self.dit = AudioToMotionDiT(self.layout.dim, self.audio_dim, w_cur=self.w_cur, w_pre=self.w_pre,
-                                    **{k: dit_cfg[k] for k in ("width", "layers", "heads", "ff_mult", "dropout",
-                                                               "align_band") if k in dit_cfg})
+        with init_stream("dit"):
+            self.dit = AudioToMotionDiT(self.layout.dim, self.audio_dim, w_cur=self.w_cur, w_pre=self.w_pre,
+                                        **{k: dit_cfg[k] for k in ("width", "layers", "heads", "ff_mult", "dropout",
+                                                                   "align_band") if k in dit_cfg})
         lp = _d(liveportrait)
         encoder = None
         if lp.get("path"):
@@ -98,7 +100,8 @@ class JoyVASAModule(L.LightningModule):
             log.warning("No LivePortrait weights (model.liveportrait.path is null): the motion encoder is the small "
                         "trainable one, RANDOMLY INITIALISED until the render stage trains it")
         self.motion_frozen = encoder is not None
-        self.renderer = FaceRenderer(self.layout, motion_encoder=encoder, **_d(renderer))
+        with init_stream("renderer"):  # the same renderer whatever the motion model's sizes
+            self.renderer = FaceRenderer(self.layout, motion_encoder=encoder, **_d(renderer))
         self.schedule = {**MOTION_SCHEDULE, **_d(noise_schedule)}
         if self.schedule.get("prediction_type") != "sample":
             raise ValueError("model.noise_schedule.prediction_type must be 'sample': D predicts clean motion (§3.3.2)")

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lightning_modules.blocks.latent_codec import build_latent_codec
+from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
 from lightning_modules.mcdm.archived_clip import ArchivedClipMotionPrior
 from lightning_modules.mcdm.denoising_unet import MCDMUNet
@@ -73,29 +74,34 @@ class MCDMModule(L.LightningModule):
         self.num_tokens = arc.get("num_tokens")
         self.present_source = _choice(pres, "source", "motion", ("motion", "audio"), "present")
         motion_dim = int(mp.get("motion_dim", 64))
-        self.unet = MCDMUNet(_d(unet), pre.get("path"), present_dim=motion_dim, heads=int(pres.get("heads", 8)),
-                             temporal=_choice(mt, "kind", "memory", ("memory", "standard"), "mta"),
-                             alpha=float(mt.get("alpha", 0.1)), nb_features=int(mt.get("nb_features", 64)),
-                             reference_unet=self.archived_encoder == "reference_unet")
+        with init_stream("unet"):  # the SD U-Net draws first inside it: the same whatever the MTA kind
+            self.unet = MCDMUNet(_d(unet), pre.get("path"), present_dim=motion_dim, heads=int(pres.get("heads", 8)),
+                                 temporal=_choice(mt, "kind", "memory", ("memory", "standard"), "mta"),
+                                 alpha=float(mt.get("alpha", 0.1)), nb_features=int(mt.get("nb_features", 64)),
+                                 reference_unet=self.archived_encoder == "reference_unet")
         # "w/o F_a" (Table 4) omits only the historical frames: the prior stays, every archived slot
         # holding the reference (archived_from_history), so the denoiser still sees the identity.
         # B2 (Table 5) replaces VAE + patchify by a reference U-Net: no archived-clip prior at all.
         self.archived = None
         if self.archived_encoder == "vae_patchify":
-            self.archived = ArchivedClipMotionPrior(self.codec.latent_channels, self.unet.cross_dim,
-                                                    int(arc.get("patch_size", 4)), int(arc.get("num_queries", 16)),
-                                                    _choice(arc, "aggregator", "frame_aligned",
-                                                            ("frame_aligned", "qformer"), "archived"))
+            with init_stream("archived"):
+                self.archived = ArchivedClipMotionPrior(self.codec.latent_channels, self.unet.cross_dim,
+                                                        int(arc.get("patch_size", 4)), int(arc.get("num_queries", 16)),
+                                                        _choice(arc, "aggregator", "frame_aligned",
+                                                                ("frame_aligned", "qformer"), "archived"))
         self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")))
         self.audio_context = int(aud.get("context_frames", 2))
         self.image_encoder = ClipImageEncoder(img.get("clip_path"), _d(img.get("random_config")))
-        self.motion_encoders = MotionEncoders(motion_dim, int(mp.get("encoder_hidden", 128)))
-        self.motion_prior = PresentClipMotionPrior(self.audio_encoder.feature_dim, self.image_encoder.dim, motion_dim,
-                                                   int(mp.get("dim", 256)), int(mp.get("layers", 8)),
-                                                   int(mp.get("heads", 4)))
+        with init_stream("motion_encoders"):
+            self.motion_encoders = MotionEncoders(motion_dim, int(mp.get("encoder_hidden", 128)))
+        with init_stream("motion_prior"):
+            self.motion_prior = PresentClipMotionPrior(self.audio_encoder.feature_dim, self.image_encoder.dim,
+                                                       motion_dim, int(mp.get("dim", 256)), int(mp.get("layers", 8)),
+                                                       int(mp.get("heads", 4)))
         # "w/o F_pc" (Table 4): an audio attention takes the present-clip branch's place
-        self.audio_proj = (nn.Linear(self.audio_encoder.feature_dim, motion_dim) if self.present_source == "audio"
-                           else None)
+        with init_stream("audio_proj"):
+            self.audio_proj = (nn.Linear(self.audio_encoder.feature_dim, motion_dim) if self.present_source == "audio"
+                               else None)
         self.landmark_drop = float(mp.get("landmark_drop", 0.5))
         self.use_landmarks = bool(mp.get("use_landmarks", False))
         if not 0.0 <= self.landmark_drop <= 1.0:
