@@ -273,3 +273,12 @@ def test_autoencoder_learns_and_loads_as_a_vae_folder(tmp_path):
     assert abs(float(codec.encode(x).std()) - 1.0) < 0.05  # unit-variance latents, as SD's 0.18215 gives
     with pytest.raises(ValueError, match="model.latent.vae_path is null"):
         build_latent_codec(None, 8, None, None, {"steps": 1})
+
+
+def test_reference_net_and_denoiser_start_from_the_same_weights():
+    """Loopy §3.1: both U-Nets start from SD 1.5; without its weights they start from one random draw."""
+    from tests.loopy_tiny import tiny_module
+
+    dual = tiny_module().dual_unet
+    ref, den = dual.reference_net.state_dict(), dual.denoising_unet.state_dict()
+    assert ref.keys() == den.keys() and all(torch.equal(ref[k], den[k]) for k in ref)

@@ -113,6 +113,10 @@ class DualUNet(nn.Module):
                         "the denoising U-Net are RANDOMLY INITIALISED.")
         self.reference_net = build_unet(pretrained_path, unet_config)
         self.denoising_unet = build_unet(pretrained_path, unet_config)
+        if pretrained_path is None:
+            # both nets start from the same weights, as both start from SD 1.5 in the paper (§3.1): the
+            # reference features then line up with the denoiser's own from the first step
+            self.denoising_unet.load_state_dict(self.reference_net.state_dict())
         cross_dim = self.denoising_unet.config.cross_attention_dim
         # SD's text cross-attention has no text in Loopy (§3.1 replaces c); it attends to one learned token.
         self.null_context = nn.Parameter(torch.zeros(1, 1, cross_dim))

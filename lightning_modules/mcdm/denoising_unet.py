@@ -126,6 +126,8 @@ class MCDMUNet(nn.Module):
         self.reference_unet = None
         if reference_unet:
             self.reference_unet = build_sd_unet(pretrained_path, unet_config)
+            if pretrained_path is None:  # from the denoiser's weights, as both start from SD 1.5 (AnimateAnyone)
+                self.reference_unet.load_state_dict(self.unet.state_dict(), strict=False)
             self.reference_unet.set_attn_processor({n: KVBankProcessor(self._bank, n, "write")
                                                     for n in self.reference_unet.attn_processors})
 
