@@ -107,3 +107,22 @@ def test_subset_metric_without_a_subset_names_what_to_define(folders):
     pred, gt = folders
     with pytest.raises(ValueError, match=r"name subset\(s\) \['open'\].*eval\.subsets\.NAME.*--subset NAME=REGEX"):
         evaluate_folders(pred, gt, metrics=["SSIM", "open:SSIM"], n_boot=10, progress=False)
+
+
+def test_one_frame_video_set_metric_is_refused_fast(tmp_path):
+    # issue 18 item 8: a one-frame video used to sit in a 2048x2048 sqrtm per resample for many minutes
+    import time
+
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    write_video(pred / "one.mp4", _clip(1, 48, 1), 25)
+    write_video(gt / "one.mp4", _clip(1, 48, 2), 25)
+    t0 = time.perf_counter()
+    r = evaluate_folders(pred, gt, metrics=["SSIM", "FID"], n_boot=100, progress=False)
+    assert time.perf_counter() - t0 < 60
+    s = r.summary["FID"]
+    assert np.isnan(s["mean"]) and "at least 2 per side" in s["error"] and "1 video(s)" in s["error"]
+    status = r.per_video.set_index("video").loc["one", "status"]
+    assert status.startswith("skipped: FID: the pooled set has 1 generated / 1 ground-truth feature row(s)")
+    assert np.isfinite(r.per_video.set_index("video").loc["one", "SSIM"])
