@@ -120,9 +120,9 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                    or registry.SCORERS[registry.group_of(m)].needs_gt]
         names = [m for m in names if m not in dropped]
     groups = registry.scorer_groups(names) if names else []
-    # Every weight file is checked here, before any video is decoded; one error lists all missing.
-    weights_table.check([k for g in groups for k in registry.SCORERS[g].weight_keys], weights, standin=standin)
     opts = {g: {**PRESETS[preset].get(g, {}), **(options or {}).get(g, {})} for g in groups}
+    # Every weight file is checked here, before any video is decoded; one error lists all missing.
+    weights_table.check([k for g in groups for k in registry.weight_keys(g, opts[g])], weights, standin=standin)
     at_frames = sorted({k for k in map(registry.frame_of, names) if k is not None})
     if at_frames:  # SSIM@k asked for: the SSIM scorer adds those frames, and skips its mean unless SSIM is asked too
         opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}

@@ -12,7 +12,8 @@ retrying with ``eps * I`` when that is not finite; on a singular covariance (few
 dimensions, one frame, identical frames) that Schur iteration is slow (minutes per call at D = 2048)
 and inexact. Here: S_1 = F_1 F_1^T with F_1 from a symmetric eigendecomposition (or, with fewer rows
 than dimensions, the centred rows themselves); the eigenvalues of S_1 S_2 are those of the symmetric
-PSD matrix F_1^T S_2 F_1, so Tr (S_1 S_2)^{1/2} is the sum of their square roots, or, when S_2 has a
+PSD matrix F_1^T S_2 F_1 (F_1 a Cholesky factor when S_1 is positive definite), so Tr (S_1 S_2)^{1/2}
+is the sum of their square roots, or, when S_2 has a
 row factor F_2 too, the nuclear norm of F_1^T F_2. For well-conditioned covariances this equals
 pytorch-fid's value to float precision (tests/test_metrics_frechet.py, tests/test_reference_fid.py);
 on singular ones it is the exact value where ``sqrtm`` is not.
@@ -48,8 +49,14 @@ def gaussian_stats(features: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.
 
 
 def _psd_factor(sigma: np.ndarray) -> np.ndarray:
-    """F with sigma = F F^T (columns of zero eigenvalues dropped), by a symmetric eigendecomposition."""
-    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    """F with sigma = F F^T: the Cholesky factor of a positive definite sigma (a third of the cost of
+    an eigendecomposition), else eigenvectors scaled by the square roots of the positive eigenvalues."""
+    sym = (sigma + sigma.T) / 2
+    try:
+        return np.linalg.cholesky(sym)
+    except np.linalg.LinAlgError:  # singular (rank < D): the symmetric eigendecomposition handles it exactly
+        pass
+    w, v = np.linalg.eigh(sym)
     keep = w > 0  # rounding makes the zero eigenvalues of a singular covariance slightly negative
     return v[:, keep] * np.sqrt(w[keep])
 
