@@ -42,14 +42,15 @@ def test_bad_inputs_become_statuses(folders):
     assert df.loc["ok", "status"] == "ok" and 0 < df.loc["ok", "SSIM"] < 1
     assert "truncated to 18" in df.loc["longer_gt", "note"]
     assert df.loc["broken", "status"].startswith("skipped: unreadable")
-    assert "FVD-I" in df.loc["single", "status"] and np.isfinite(df.loc["single", "SSIM"])
+    # DisCo's FVD-3DInception takes the whole video as one clip, whatever its length
+    assert df.loc["single", "status"] == "ok" and np.isfinite(df.loc["single", "SSIM"])
     assert "frame size mismatch" in df.loc["size", "status"]
     assert "no ground-truth video" in df.loc["only_pred", "status"] and np.isfinite(df.loc["only_pred", "IQA"])
     s = r.summary
     assert s["missing_pred"] == ["only_gt"] and s["extra_pred"] == ["only_pred"]
-    assert s["status_counts"] == {"ok": 2, "skipped": 4}
+    assert s["status_counts"] == {"ok": 3, "skipped": 3}
     assert s["SSIM"]["n"] == 3 and s["SSIM"]["ci_low"] <= s["SSIM"]["mean"] <= s["SSIM"]["ci_high"]
-    assert s["FVD-I"]["n"] == 3  # ok, longer_gt, size (frame size does not matter to I3D)
+    assert s["FVD-I"]["n"] == 4  # ok, longer_gt, single, size (frame size does not matter to I3D)
     assert s["FID"]["backbone"].startswith("standin:") and s["FID"]["comparable_to_paper"] is False
     ssim_mean = pd.to_numeric(df["SSIM"], errors="coerce").mean()
     assert s["SSIM"]["mean"] == pytest.approx(ssim_mean)
