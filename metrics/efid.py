@@ -94,6 +94,7 @@ class EFIDScorer:
         self.device, self.frame_stride, self.max_frames, self.batch_size, self.size = (
             device, frame_stride, max_frames, batch_size, size)
         self.protocol = f"Deep3DFaceRecon exp[80:144], {size}px whole crop, frame_stride={frame_stride}, max_frames={max_frames}"
+        self.deviations = ("whole frame resized, no 5-point align_img",)
 
     @torch.no_grad()
     def features(self, video) -> np.ndarray:

@@ -122,7 +122,12 @@ class FIDScorer:
         self.model.to(device)
         self.device, self.frame_stride, self.max_frames, self.batch_size = device, frame_stride, max_frames, batch_size
         net = "small stand-in CNN at 75 px" if isinstance(self.model, SmallInceptionStandin) else "InceptionV3 pool3, bilinear 299"
-        self.protocol = f"{net}, 2048-d, frame_stride={frame_stride}, max_frames={max_frames}"
+        self.protocol = (f"pytorch-fid 0.3.0 (mseitzer/pytorch-fid@b9c1811 fid_score.py): {net}, 2048-d, RGB/255, "
+                         f"np.cov, every frame of every video (Hallo / DisCo); frame_stride={frame_stride}, "
+                         f"max_frames={max_frames}")
+        self.deviations = tuple(d for d in (
+            f"every {frame_stride}th frame (pytorch-fid protocol: every frame)" if frame_stride != 1 else "",
+            f"at most {max_frames} frames per video (pytorch-fid protocol: every frame)" if max_frames else "") if d)
 
     def features(self, video) -> np.ndarray:
         frames = sample_frames(video_frames(video), self.frame_stride, self.max_frames)

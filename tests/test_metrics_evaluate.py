@@ -127,3 +127,16 @@ def test_one_frame_video_set_metric_is_refused_fast(tmp_path):
     status = r.per_video.set_index("video").loc["one", "status"]
     assert status.startswith("skipped: FID: the pooled set has 1 generated / 1 ground-truth feature row(s)")
     assert np.isfinite(r.per_video.set_index("video").loc["one", "SSIM"])
+
+
+def test_summary_says_which_protocol_and_where_it_deviates(folders):
+    pred, gt = folders
+    s = evaluate_folders(pred, gt, metrics=["SSIM", "IQA"], n_boot=20, progress=False).summary
+    # IQA's offline default is a blur measure: official in the sense of no network, but not Q-Align
+    assert s["IQA"]["comparable_to_paper"] is False and "not Q-Align" in s["IQA"]["deviations"][0]
+    assert s["SSIM"]["comparable_to_paper"] is True and s["SSIM"]["deviations"] == []
+    assert "common_metrics_on_video_quality" in s["SSIM"]["protocol"]
+    from metrics.base import comparable
+
+    assert not comparable("synthtalk:syncnet-w0.25") and not comparable("standin:x:seed0")
+    assert comparable("/w/syncnet_v2.model") and not comparable("/w/syncnet_v2.model", ["mediapipe boxes"])
