@@ -244,11 +244,13 @@ def face_box_source(spec, weights_cfg: dict | None = None, device: str = "cpu", 
     :class:`metrics.sync_tracks.S3FDTracks` (scene split, IoU tracks, ``min_track``, ``min_face_size``).
     Returns ``(source, name)``.
     """
+    from metrics.sync_tracks import S3FDTracks
+
+    if isinstance(spec, S3FDTracks):  # a track builder with a detector of one's own
+        return spec, "s3fd"
     if callable(spec):
         return spec, getattr(spec, "__name__", type(spec).__name__)
     if spec == "s3fd":
-        from metrics.sync_tracks import S3FDTracks
-
         return S3FDTracks.from_weights(weights_cfg, device=device, **s3fd_options), "s3fd"
     if spec == "mediapipe":
         from metrics.landmarks.mediapipe_backend import detect_face_boxes

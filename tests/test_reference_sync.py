@@ -64,3 +64,26 @@ def test_sync_matches_syncnet_python_evaluate(tmp_path, T, samples):
     assert ours["sync_offset"] == offset
     assert ours["Sync-C"] == pytest.approx(conf, rel=1e-4, abs=1e-4)
     assert ours["Sync-D"] == pytest.approx(dist, rel=1e-5)
+
+
+def test_s3fd_matches_syncnet_python_detector(tmp_path):
+    # the package's S3FD is syncnet_python's detectors/s3fd with the network handed in (and a torch-2 fix in
+    # its NMS); same random weights in the sfd_face.pth layout, same RGB frame, same scale and threshold
+    ref_s3fd = pytest.importorskip("syncnet_python.detectors.s3fd", reason="dev extra syncnet-python")
+    from metrics.landmarks.s3fd import S3FD, load_s3fd
+
+    torch.manual_seed(0)
+    ref_net = ref_s3fd.S3FDNet(device="cpu")
+    state = ref_net.state_dict()
+    torch.save(state, tmp_path / "sfd_face.pth")
+    ours = S3FD(load_s3fd(str(tmp_path / "sfd_face.pth")), scale=0.5, conf_th=0.5)
+    ref = ref_s3fd.S3FD(ref_net, device="cpu")
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (256, 320, 3), dtype=np.uint8)
+    cv2.circle(frame, (160, 128), 60, (200, 160, 140), -1)
+    mine = ours.detect(frame)
+    theirs = ref.detect_faces(frame, conf_th=0.5, scales=[0.5])
+    print(f"S3FD: {len(mine)} boxes ours, {len(theirs)} syncnet-python")
+    assert len(theirs) > 0 and mine.shape == theirs.shape
+    order = lambda b: b[np.lexsort(b[:, :4].T[::-1])]  # noqa: E731
+    np.testing.assert_allclose(order(mine), order(theirs), rtol=1e-4, atol=1e-3)
