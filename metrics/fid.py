@@ -68,11 +68,14 @@ def build_fid_model(path: str | None = None, seed: int = 0, dims: int = 2048) ->
 @torch.no_grad()
 def inception_features(model: torch.nn.Module, frames: np.ndarray, batch_size: int = 50,
                        device: str = "cpu") -> np.ndarray:
-    """uint8 ``[N, H, W, 3]`` RGB -> pool-3 features ``[N, 2048]`` (pytorch-fid get_activations)."""
+    """uint8 ``[N, H, W, 3]`` RGB -> pool-3 features ``[N, 2048]`` (pytorch-fid get_activations; a model
+    built for an earlier block gives that block's spatially averaged features)."""
     out = []
     for i in range(0, len(frames), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(frames[i:i + batch_size])).permute(0, 3, 1, 2)
         pred = model(x.to(device).float() / 255.0)[0]  # ToTensor scaling to [0, 1]
+        if pred.shape[2:] != (1, 1):  # an earlier block (dims 64 / 192 / 768): pooled as get_activations does
+            pred = torch.nn.functional.adaptive_avg_pool2d(pred, (1, 1))
         out.append(pred.squeeze(-1).squeeze(-1).cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
