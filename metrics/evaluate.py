@@ -155,8 +155,9 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                     row.update(scorer.score_video(pred, gt))
             except VideoSkipped as e:
                 problems.append(f"{g}: {e.reason}")
-            except Exception as e:  # one broken video or scorer bug must not stop the run
-                problems.append(f"{g}: {type(e).__name__}: {e}")
+            except Exception as e:  # one broken video or scorer bug must not stop the run, but must be told apart
+                problems.append(f"{g}: internal error {type(e).__name__}: {e} (a bug in the {g} scorer, not a "
+                                f"problem of this video: please report it)")
         row["status"] = "ok" if not problems else "skipped: " + "; ".join(problems)
         rows.append(row)
 

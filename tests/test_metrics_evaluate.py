@@ -140,3 +140,16 @@ def test_summary_says_which_protocol_and_where_it_deviates(folders):
 
     assert not comparable("synthtalk:syncnet-w0.25") and not comparable("standin:x:seed0")
     assert comparable("/w/syncnet_v2.model") and not comparable("/w/syncnet_v2.model", ["mediapipe boxes"])
+
+
+def test_a_scorer_bug_is_told_apart_from_a_bad_video(folders, monkeypatch):
+    from metrics.ssim import SSIMScorer
+
+    def broken(self, pred, gt=None):
+        raise RuntimeError("Tensors must have same number of dimensions")
+
+    monkeypatch.setattr(SSIMScorer, "score_video", broken)
+    pred, gt = folders
+    df = evaluate_folders(pred, gt, metrics=["SSIM"], n_boot=10, progress=False).per_video.set_index("video")
+    assert "SSIM: internal error RuntimeError: Tensors must have same number" in df.loc["ok", "status"]
+    assert "a bug in the SSIM scorer, not a problem of this video" in df.loc["ok", "status"]
