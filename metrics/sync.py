@@ -55,10 +55,10 @@ class S(nn.Module):
     ``width`` scales the conv channels; 1.0 is the official network.
     """
 
-    def __init__(self, num_layers_in_fc_layers: int = 1024, width: float = 1.0):
+    def __init__(self, num_layers_in_fc_layers: int = 1024, width: float = 1.0, channels: dict | None = None):
         super().__init__()
-        self.width = width
-        c = lambda n: max(1, int(round(n * width)))  # noqa: E731
+        # channels: official width -> this network's (e.g. read from a state dict); else scaled by width
+        c = lambda n: int(channels[n]) if channels else max(1, int(round(n * width)))  # noqa: E731
         self.netcnnaud = nn.Sequential(
             nn.Conv2d(1, c(64), (3, 3), (1, 1), (1, 1)), nn.BatchNorm2d(c(64)), nn.ReLU(inplace=True),
             nn.MaxPool2d((1, 1), (1, 1)),
@@ -97,16 +97,23 @@ class S(nn.Module):
         return out.reshape(B, N, -1).transpose(1, 2)
 
 
-def syncnet_from_state(state: dict) -> S:
-    """An ``S`` whose width and embedding size are read from a state dict in the syncnet_v2 key layout.
+#: One conv per official channel count whose output width a state dict gives (syncnet_v2 key layout).
+_WIDTH_KEYS = {64: "netcnnaud.0.weight", 192: "netcnnaud.4.weight", 384: "netcnnaud.8.weight",
+               256: "netcnnaud.11.weight", 512: "netcnnaud.18.weight", 96: "netcnnlip.0.weight"}
 
-    ``netcnnaud.0.weight`` has ``64 * width`` output channels and ``netfcaud.3.weight`` ``D`` rows, so a
-    narrower SyncNet trained with this code (e.g. on the synthetic benchmark) loads like the official one.
+
+def syncnet_from_state(state: dict) -> S:
+    """An ``S`` whose channel counts and embedding size are read from a state dict in the syncnet_v2 key layout.
+
+    Each official width (64, 96, 192, 256, 384, 512) is read off one conv's output channels and the
+    embedding size off ``netfcaud.3.weight``, so a narrower SyncNet trained with this code (e.g. on the
+    synthetic benchmark, any ``width``) loads like the official one.
     """
-    first, last = state.get("netcnnaud.0.weight"), state.get("netfcaud.3.weight")
-    if not (torch.is_tensor(first) and torch.is_tensor(last)) or first.ndim != 4 or last.ndim != 2:
+    shapes = {n: state.get(k) for n, k in _WIDTH_KEYS.items()}
+    last = state.get("netfcaud.3.weight")
+    if not all(torch.is_tensor(v) and v.ndim >= 4 for v in shapes.values()) or not torch.is_tensor(last):
         return S()  # no width to read: the official network, whose strict load then names the missing keys
-    return S(num_layers_in_fc_layers=int(last.shape[0]), width=int(first.shape[0]) / 64.0)
+    return S(num_layers_in_fc_layers=int(last.shape[0]), channels={n: int(v.shape[0]) for n, v in shapes.items()})
 
 
 def load_syncnet(path: str) -> S:
@@ -134,6 +141,13 @@ def syncnet_width(model) -> float:
     """Channel width of an ``S`` relative to the official network (1.0 for syncnet_v2.model)."""
     conv = getattr(getattr(model, "netcnnaud", None), "0", None)
     return float(conv.out_channels) / 64.0 if conv is not None else float("nan")
+
+
+def has_official_shape(model: S) -> bool:
+    """Every channel count and the 1024-d embedding of syncnet_v2.model (a narrower file cannot be it)."""
+    state = model.state_dict()
+    return (all(state[k].shape[0] == n for n, k in _WIDTH_KEYS.items())
+            and state["netfcaud.3.weight"].shape[0] == 1024)
 
 
 def standin_syncnet(seed: int = 0) -> S:
@@ -297,9 +311,9 @@ class SyncScorer:
             self.model, self.backbone = standin_syncnet(0), STANDIN_LABEL
         else:
             self.model = load_syncnet(path)
-            width = syncnet_width(self.model)
             # a narrower network than syncnet_v2.model cannot be the official file, whatever its name
-            self.backbone = backbone_label or (path if width == 1.0 else f"custom:syncnet-w{width:g}:{path}")
+            self.backbone = backbone_label or (path if has_official_shape(self.model) else
+                                               f"custom:syncnet-w{syncnet_width(self.model):g}:{path}")
         self.model.to(device)
         track = {**S3FD_TRACK_DEFAULTS, **s3fd_options}
         self.boxes, self.box_source = face_box_source(face_boxes, weights_cfg, device, **track)

@@ -239,19 +239,21 @@ def test_sync_metric_accumulates_and_counts_skips():
     assert float(m.skipped) == 1 and float(m.n) == 1
 
 
-def test_loader_reads_the_width_from_the_shapes(tmp_path):
-    # a quarter-width SyncNet in the syncnet_v2 key layout (e.g. trained on the synthetic benchmark)
-    small = S(width=0.25)
+@pytest.mark.parametrize("width", [0.25, 0.3])
+def test_loader_reads_the_width_from_the_shapes(tmp_path, width):
+    # a narrower SyncNet in the syncnet_v2 key layout (e.g. trained on the synthetic benchmark); at 0.3 the
+    # rounded channel counts are not one ratio (64 -> 19, 192 -> 58), so each is read from its own conv
+    small = S(width=width)
     g = torch.Generator().manual_seed(5)
     state = {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in small.state_dict().items()}
     path = tmp_path / "syncnet_w025.model"
     torch.save(state, path)
     m = load_syncnet(str(path))
-    assert m.netcnnaud[0].out_channels == 16 and m.netcnnlip[0].out_channels == 24
+    assert m.netcnnaud[0].out_channels == round(64 * width) and m.netcnnlip[0].out_channels == round(96 * width)
     for k, v in state.items():
         assert torch.equal(m.state_dict()[k], v), k
     sc = SyncScorer({"syncnet_v2": str(path)}, standin=False)
-    assert sc.backbone.startswith("custom:syncnet-w0.25:")  # never taken for the official file
+    assert sc.backbone.startswith("custom:syncnet-w")  # never taken for the official file
     assert SyncScorer({"syncnet_v2": str(path)}, standin=False,
                       backbone_label="synthtalk:syncnet-w0.25").backbone == "synthtalk:syncnet-w0.25"
 
