@@ -5,7 +5,9 @@ Parts:
 - ``sample``: seconds per generated test item and the real-time factor (generation time /
   video duration; below 1 is faster than real time);
 - ``data``: clips/s of the training loader, decoded from mp4 and from the cache;
-- ``metrics``: videos/s of each metric.
+- ``metrics``: videos/s of each metric;
+- ``frechet``: seconds per bootstrap resample of a set metric (FID, FVD, E-FID) on 2048-d features,
+  and the cost of a 100-resample interval (``bench.frechet``).
 
 Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the machine it ran on.
 """
@@ -171,9 +173,15 @@ def bench_metrics(cfg: DictConfig) -> dict:
     return metric_throughput(**OmegaConf.to_container(cfg.bench.metrics, resolve=True))
 
 
+def bench_frechet(cfg: DictConfig) -> dict:
+    from metrics.bench import frechet_interval_cost
+
+    return frechet_interval_cost(**OmegaConf.to_container(cfg.bench.frechet, resolve=True))
+
+
 PARTS = {"train": lambda c: bench_train(c, int(c.bench.train_steps)),
          "sample": lambda c: bench_sample(c, int(c.bench.sample_items)),
-         "data": bench_data, "metrics": bench_metrics}
+         "data": bench_data, "metrics": bench_metrics, "frechet": bench_frechet}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="bench")

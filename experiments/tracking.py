@@ -4,7 +4,9 @@ The layout the reports rely on (``reports/build.py`` reads it back):
 
 - tags ``suite.kind`` = ``parent`` | ``variant`` | ``baseline``; ``suite.experiment`` (ablation or
   table name), ``suite.variant`` (the paper's row label), ``suite.seed``, ``suite.paper_table``,
-  ``suite.scale``, ``suite.data``, ``backbone.<metric>`` (which network produced the number);
+  ``suite.scale``, ``suite.data``, ``backbone.<metric>`` (which network produced the number),
+  ``deviations.<metric>`` (where the run departs from the paper's protocol, "; "-joined, empty for none)
+  and ``comparable.<metric>`` (``true`` only with official weights and no deviation);
 - metrics ``test/<name>`` (mean over test videos) with ``test/<name>.ci_low``, ``.ci_high`` and
   ``.n``; training losses as Lightning logs them, prefixed by the stage name;
 - params: the resolved config flattened to dotted keys (``model.tsm.stride``), so the MLflow
@@ -47,6 +49,14 @@ def metric_key(name: str, suffix: str = "") -> str:
 
 def backbone_tag(name: str) -> str:
     return f"backbone.{_mlflow_name(name)}"
+
+
+def deviations_tag(name: str) -> str:
+    return f"deviations.{_mlflow_name(name)}"
+
+
+def comparable_tag(name: str) -> str:
+    return f"comparable.{_mlflow_name(name)}"
 
 
 class TrackingUnavailable(RuntimeError):
@@ -152,7 +162,8 @@ class Tracker:
         self.client.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
 
     def log_summary(self, run_id: str, summary: Mapping[str, Mapping[str, Any]]) -> None:
-        """Eval summary {metric: {mean, ci_low, ci_high, n, backbone}} -> metrics + backbone tags."""
+        """Eval summary {metric: {mean, ci_low, ci_high, n, backbone, deviations, comparable_to_paper}} ->
+        metrics + backbone, deviations and comparable tags."""
         import time
 
         ts = int(time.time() * 1000)
@@ -166,6 +177,9 @@ class Tracker:
                     metrics.append(Metric(metric_key(name, suffix), float(v), ts, 0))
             if s.get("backbone"):
                 tags.append(RunTag(backbone_tag(name), str(s["backbone"])[:5000]))
+            if "deviations" in s or "comparable_to_paper" in s:
+                tags.append(RunTag(deviations_tag(name), "; ".join(map(str, s.get("deviations") or ()))[:5000]))
+                tags.append(RunTag(comparable_tag(name), "true" if s.get("comparable_to_paper") else "false"))
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
         if tags:

@@ -8,9 +8,13 @@ A *scorer* turns decoded videos (:class:`datamodules.video_io.Video`) into numbe
   evaluator pools the rows of all generated and all ground-truth videos and takes the Frechet
   distance between the two sets.
 
-``backbone`` labels what produced the number: the path of an official weight file, or
-``standin:<name>:seed0`` for a fixed-seed random network of the same interface. A stand-in number
-is never comparable with a paper number.
+``backbone`` labels what produced the number: the path of an official weight file,
+``standin:<name>:seed0`` for a fixed-seed random network of the same interface, ``synthtalk:<name>``
+for a network the suite trained itself on its synthetic benchmark, or ``custom:<name>`` for any other
+non-official network. ``protocol`` says which reference implementation the scorer reproduces and
+``deviations`` (a tuple of short strings) where this run departs from the paper's protocol. A number
+is comparable with a paper's only when the backbone is official and there is no deviation
+(:func:`comparable`); the summary, the MLflow tags and the tables carry both.
 
 A scorer that cannot score one video raises :class:`VideoSkipped`; the evaluator records
 ``skipped: <reason>`` for that video and goes on.
@@ -36,13 +40,17 @@ class Scorer(Protocol):
         name: registry name (one of ``metrics.registry.METRIC_NAMES`` or a group such as ``Sync``).
         needs_gt: True when the metric compares with the ground-truth video.
         kind: ``"per_video"`` or ``"set"``.
-        backbone: official weight path or ``standin:<name>:seed<k>``.
+        backbone: official weight path, or a label with a prefix of :data:`NON_OFFICIAL_PREFIXES`.
+        protocol: the reference implementation reproduced (repository, function, settings).
+        deviations: short strings, where this run departs from the paper's protocol; empty = none.
     """
 
     name: str
     needs_gt: bool
     kind: str
     backbone: str
+    protocol: str
+    deviations: tuple[str, ...]
 
 
 def standin_label(name: str, seed: int = 0) -> str:
@@ -53,6 +61,20 @@ def standin_label(name: str, seed: int = 0) -> str:
 def is_standin(backbone: str) -> bool:
     """True when a backbone label names a stand-in (never put beside a paper number)."""
     return str(backbone).startswith("standin:")
+
+
+#: Backbone label prefixes of networks that are not the papers' official weights.
+NON_OFFICIAL_PREFIXES = ("standin:", "synthtalk:", "custom:")
+
+
+def is_official(backbone: str) -> bool:
+    """True when a backbone label names official weights (no prefix of :data:`NON_OFFICIAL_PREFIXES`)."""
+    return bool(str(backbone)) and not str(backbone).startswith(NON_OFFICIAL_PREFIXES)
+
+
+def comparable(backbone: str, deviations=()) -> bool:
+    """A number is comparable with a paper's only with official weights and the paper's protocol."""
+    return is_official(backbone) and not tuple(deviations or ())
 
 
 def video_frames(video) -> np.ndarray:
@@ -85,5 +107,5 @@ def sample_frames(frames: np.ndarray, stride: int = 1, max_frames: int | None = 
     return frames
 
 
-__all__ = ["PER_VIDEO", "SET", "Scorer", "VideoSkipped", "is_standin", "sample_frames", "standin_label",
-           "video_frames"]
+__all__ = ["NON_OFFICIAL_PREFIXES", "PER_VIDEO", "SET", "Scorer", "VideoSkipped", "comparable", "is_official",
+           "is_standin", "sample_frames", "standin_label", "video_frames"]

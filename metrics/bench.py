@@ -61,3 +61,28 @@ if __name__ == "__main__":
     a = ap.parse_args()
     for g, v in metric_throughput(a.groups, a.seconds, a.size, a.repeats, device=a.device).items():
         print(f"{g:>7}: {v:.3f} videos/s")
+
+
+def frechet_interval_cost(dim: int = 2048, videos: int = 20, rows_per_video: int = 150, timed_resamples: int = 5,
+                          n_boot: int = 100, seed: int = 0) -> dict:
+    """Seconds per bootstrap resample of a set metric and the cost of an ``n_boot``-resample interval.
+
+    Synthetic ``dim``-d features (Inception pool-3 size by default), ``videos`` paired videos of
+    ``rows_per_video`` rows each, timed through :func:`metrics.bootstrap.bootstrap_set_metric` on
+    ``timed_resamples`` resamples. Two cases: ``full`` (more rows than dimensions on both sides: a
+    covariance, one symmetric eigendecomposition and one eigenvalue solve per resample) and
+    ``low_rank`` (fewer rows than dimensions: an N x N singular-value problem, no D x D matrix).
+    """
+    from metrics.bootstrap import bootstrap_set_metric
+
+    rng = np.random.default_rng(seed)
+    out = {"dim": dim, "n_boot": n_boot}
+    for case, rows in (("full", rows_per_video), ("low_rank", max(2, dim // (2 * videos)))):
+        pred = [rng.standard_normal((rows, dim)) for _ in range(videos)]
+        gt = [rng.standard_normal((rows, dim)) * 1.1 + 0.05 for _ in range(videos)]
+        t0 = time.perf_counter()
+        bootstrap_set_metric(pred, gt, n_boot=timed_resamples, cap=timed_resamples, seed=seed)
+        per = (time.perf_counter() - t0) / (timed_resamples + 1)  # + 1: the point estimate itself
+        out.update({f"{case}_rows_per_side": videos * rows, f"{case}_s_per_resample": per,
+                    f"{case}_s_per_interval": per * (n_boot + 1)})
+    return out

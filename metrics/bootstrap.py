@@ -3,8 +3,11 @@
 - Per-video metrics: percentile interval of the mean over ``n_boot`` resamples of videos
   (Efron & Tibshirani 1993, ch. 13), fixed seed.
 - Set metrics (FID, FVD, E-FID): resample *videos* (each video keeps all its feature rows; paired
-  pred/gt videos are resampled together) and recompute the Frechet distance. Each resample costs a
-  matrix square root, so the number of resamples is capped (``SET_BOOT_CAP = 100`` by default).
+  pred/gt videos are resampled together) and recompute the Frechet distance. Each resample costs
+  one symmetric eigendecomposition per set of more rows than dimensions (:mod:`metrics.frechet`;
+  ``python -m experiments.bench bench.parts=[frechet]`` states the cost at 2048-d), so the number
+  of resamples is capped (``SET_BOOT_CAP = 100`` by default). A resample whose pooled set has fewer
+  than two rows is left out (``n_boot`` counts the ones kept).
 - ``paired_bootstrap(a, b)``: two systems scored on the same items; percentile CI of the mean
   difference ``a - b`` and a two-sided p-value (twice the smaller tail of the resampled differences
   around zero), used for significance markers in tables.
@@ -55,6 +58,7 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
     """
     if not pred_feats or not gt_feats:
         return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
+    # a degenerate pooled set (fewer than two rows) raises metrics.frechet.DegenerateSet here, before resampling
     value = distance(np.concatenate(pred_feats), np.concatenate(gt_feats))
     paired = len(pred_feats) == len(gt_feats)
     n = len(pred_feats) if paired else min(len(pred_feats), len(gt_feats))
@@ -68,7 +72,7 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
         ig = ip if paired else rng.integers(0, len(gt_feats), len(gt_feats))
         try:
             boots.append(distance(np.concatenate([pred_feats[i] for i in ip]), np.concatenate([gt_feats[i] for i in ig])))
-        except ValueError:  # a degenerate resample (e.g. one distinct video) has no usable sqrtm
+        except ValueError:  # a degenerate resample (fewer than two rows in a set) has no covariance
             continue
         if progress is not None:
             progress()

@@ -6,15 +6,20 @@ Regressor: Deep3DFaceRecon_pytorch ``ReconNetWrapper`` (ResNet-50 backbone, seve
 ``epoch_20.pth`` = ``{'net_recon': state_dict, ...}`` with keys ``backbone.*`` and
 ``final_layers.{0..6}.*``. The expression vector is ``coeffs[80:144]`` (64-d, BFM09 + Guo basis).
 
-Input: 224x224 RGB / 255. Deep3DFaceRecon aligns faces with 5 landmarks (``align_img``); here the
-frames are taken as already face-cropped (the suite's preprocessing crops faces to 512x512) and
-resized to 224x224 as a whole - a documented deviation. Frames are sampled as for FID
-(``frame_stride``, ``max_frames``); every per-frame exp vector is one sample of the set.
+Input: Deep3DFaceRecon's own preprocessing, ``align_img`` (:mod:`metrics.face_align`): five points
+(eye centres, nose tip, mouth corners) from the 68 iBUG landmarks of a pluggable landmark backend
+(option ``landmarks``: ``mediapipe``, the offline default, ``dwpose``, ``module:function`` or a callable
+``frames -> FaceTrack``), a POS fit to the standard 3D face, resize by 102 / s and a 224x224 crop,
+RGB / 255. Frames without a face are left out of the set (the video is skipped when none has one).
+``landmarks: none`` resizes the whole frame instead, a recorded deviation. Frames are sampled as for
+FID (``frame_stride``, ``max_frames``); every per-frame exp vector is one sample of the set.
 
 Stand-in (no file, ``standin: true``): the same wrapper on a ResNet-18 backbone with a fixed-seed
 random init at 112 px, ``standin:deep3d-reconnet-resnet18-112px:seed0``.
 """
 from __future__ import annotations
+
+import importlib
 
 import cv2
 import numpy as np
@@ -22,7 +27,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 
-from metrics.base import SET, sample_frames, standin_label, video_frames
+from metrics.base import SET, VideoSkipped, sample_frames, standin_label, video_frames
+from metrics.face_align import TARGET_SIZE, align_face
 from metrics.frechet import FrechetDistance
 from metrics.weights import fixed_seed_init, load_torch, resolve
 
@@ -81,7 +87,8 @@ class EFIDScorer:
     weight_key = "deep3d_recon"
 
     def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True,
-                 frame_stride: int = 1, max_frames: int | None = None, batch_size: int = 32, size: int | None = None):
+                 frame_stride: int = 1, max_frames: int | None = None, batch_size: int = 32, size: int | None = None,
+                 landmarks="mediapipe"):
         path = resolve(self.weight_key, weights_cfg, standin=standin)
         if path is None:
             size = size or 112  # stand-in runs at 112 px to stay fast on CPU
@@ -89,20 +96,62 @@ class EFIDScorer:
                 self.model = ReconNetWrapper("resnet18").eval()
             self.backbone = standin_label(f"deep3d-reconnet-resnet18-{size}px")
         else:
-            self.model, self.backbone, size = load_deep3d_recon(path), path, size or 224
+            self.model, self.backbone, size = load_deep3d_recon(path), path, size or TARGET_SIZE
         self.model.to(device)
         self.device, self.frame_stride, self.max_frames, self.batch_size, self.size = (
             device, frame_stride, max_frames, batch_size, size)
-        self.protocol = f"Deep3DFaceRecon exp[80:144], {size}px whole crop, frame_stride={frame_stride}, max_frames={max_frames}"
+        self.landmarks, self.landmark_source = landmark_backend(landmarks, weights_cfg)
+        self.ddof = 1
+        align = ("whole frame resized (no alignment)" if self.landmarks is None else
+                 f"align_img with 5 points from {self.landmark_source} iBUG-68 landmarks, 224 crop")
+        self.protocol = ("EMO / EchoMimic E-FID (inferred, no code): Deep3DFaceRecon_pytorch@9167c71 ReconNetWrapper "
+                         f"exp coeffs[80:144] per frame, {align}, RGB/255, np.cov; input {size} px, "
+                         f"frame_stride={frame_stride}, max_frames={max_frames}")
+        self.deviations = tuple(d for d in (
+            "whole frame resized, no 5-point align_img" if self.landmarks is None else "",
+            f"input {size} px (Deep3DFaceRecon: 224)" if size != TARGET_SIZE and path is not None else "",
+            f"every {frame_stride}th frame" if frame_stride != 1 else "",
+            f"at most {max_frames} frames per video" if max_frames else "") if d)
+
+    def _inputs(self, frames: np.ndarray) -> np.ndarray:
+        """Network inputs ``[N, size, size, 3]`` uint8: aligned faces (frames without one left out)."""
+        if self.landmarks is None:
+            return np.stack([cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA) for f in frames])
+        track = self.landmarks(frames)
+        h, w = frames.shape[1:3]
+        keep = np.flatnonzero(np.asarray(track.found, bool))
+        if len(keep) == 0:
+            raise VideoSkipped(f"E-FID: no face in any of the {len(frames)} sampled frames for the 5-point alignment "
+                               f"({self.landmark_source}); set metrics.E-FID.landmarks=none to resize whole frames")
+        faces = [align_face(frames[i], np.asarray(track.points[i]) * [w, h]) for i in keep]
+        if self.size != TARGET_SIZE:  # a stand-in's smaller input
+            faces = [cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA) for f in faces]
+        return np.stack(faces)
 
     @torch.no_grad()
     def features(self, video) -> np.ndarray:
         frames = sample_frames(video_frames(video), self.frame_stride, self.max_frames)
-        x = np.stack([cv2.resize(f, (self.size, self.size), interpolation=cv2.INTER_AREA) for f in frames])
-        x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(self._inputs(frames)).permute(0, 3, 1, 2).float() / 255.0
         out = [expression_coeffs(self.model(x[i:i + self.batch_size].to(self.device)))
                for i in range(0, len(x), self.batch_size)]
         return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+def landmark_backend(spec, weights_cfg: dict | None = None):
+    """Option ``metrics.E-FID.landmarks`` -> ``(frames -> FaceTrack callable or None, name)``."""
+    if spec in (None, "none"):
+        return None, "none"
+    if callable(spec):
+        return spec, getattr(spec, "__name__", type(spec).__name__)
+    if isinstance(spec, str) and ":" in spec:
+        module, _, attr = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr), spec
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"metrics.E-FID.landmarks={spec!r}: cannot import {attr!r} from {module!r} ({e})") from e
+    from metrics.landmarks import get_backend
+
+    return get_backend(str(spec), weights_cfg), str(spec)
 
 
 class EFID(FrechetDistance):
@@ -116,4 +165,5 @@ class EFID(FrechetDistance):
         super().update(self.scorer.features(np.asarray(frames)), real)
 
 
-__all__ = ["COEFF_SPLITS", "EFID", "EFIDScorer", "ReconNetWrapper", "expression_coeffs", "load_deep3d_recon"]
+__all__ = ["COEFF_SPLITS", "EFID", "EFIDScorer", "ReconNetWrapper", "expression_coeffs", "landmark_backend",
+           "load_deep3d_recon"]

@@ -12,13 +12,16 @@ A metric named ``SUBSET:METRIC`` (``--subset open=face03``) is METRIC over the v
 matches SUBSET's regular expression, e.g. the open-set half of Loopy Table 3 (unseen identities):
 videos are scored once, set metrics (FID, FVD) re-pooled over the subset's features.
 ``summary.json`` holds, per metric, ``{mean, ci_low, ci_high, n, backbone, comparable_to_paper,
-protocol}`` with a 95% bootstrap interval (:mod:`metrics.bootstrap`), plus ``missing_pred`` (gt
+protocol, deviations}`` (comparable only with official weights and no deviation from the paper's
+protocol, :func:`metrics.base.comparable`; a set metric whose pooled set is too small also has
+``error`` and every video of it says so in its status) with a 95% bootstrap interval (:mod:`metrics.bootstrap`), plus ``missing_pred`` (gt
 without pred), ``extra_pred`` (pred without gt) and ``status_counts``. Both files are written
 atomically. Nothing a single video does stops the run.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -31,8 +34,9 @@ from tqdm import tqdm
 
 from metrics import registry
 from metrics import weights as weights_table
-from metrics.base import SET, VideoSkipped, is_standin
+from metrics.base import SET, VideoSkipped, comparable
 from metrics.bootstrap import SET_BOOT_CAP, bootstrap_ci, bootstrap_set_metric
+from metrics.frechet import MIN_ROWS, frechet_from_features
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -116,9 +120,9 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                    or registry.SCORERS[registry.group_of(m)].needs_gt]
         names = [m for m in names if m not in dropped]
     groups = registry.scorer_groups(names) if names else []
-    # Every weight file is checked here, before any video is decoded; one error lists all missing.
-    weights_table.check([k for g in groups for k in registry.SCORERS[g].weight_keys], weights, standin=standin)
     opts = {g: {**PRESETS[preset].get(g, {}), **(options or {}).get(g, {})} for g in groups}
+    # Every weight file is checked here, before any video is decoded; one error lists all missing.
+    weights_table.check([k for g in groups for k in registry.weight_keys(g, opts[g])], weights, standin=standin)
     at_frames = sorted({k for k in map(registry.frame_of, names) if k is not None})
     if at_frames:  # SSIM@k asked for: the SSIM scorer adds those frames, and skips its mean unless SSIM is asked too
         opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}
@@ -151,11 +155,18 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
                     row.update(scorer.score_video(pred, gt))
             except VideoSkipped as e:
                 problems.append(f"{g}: {e.reason}")
-            except Exception as e:  # one broken video or scorer bug must not stop the run
-                problems.append(f"{g}: {type(e).__name__}: {e}")
+            except Exception as e:  # one broken video or scorer bug must not stop the run, but must be told apart
+                problems.append(f"{g}: internal error {type(e).__name__}: {e} (a bug in the {g} scorer, not a "
+                                f"problem of this video: please report it)")
         row["status"] = "ok" if not problems else "skipped: " + "; ".join(problems)
         rows.append(row)
 
+    for g, (fp, fg, stems) in feats.items():  # a set too small for a covariance: say so on every video of it
+        problem = degenerate_set(g, fp, fg)
+        if problem:
+            for row in rows:
+                if row["video"] in stems:
+                    row["status"] = ("skipped: " if row["status"] == "ok" else row["status"] + "; ") + problem
     df = pd.DataFrame(rows, columns=None if rows else ["video", "pred_path", "gt_path", "note", "status"])
     summary = _summarise(df, names, scorers, feats, n_boot, seed, progress)
     for name in requested:
@@ -175,6 +186,20 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     return EvalResult(df, summary)
 
 
+def degenerate_set(group: str, pred_feats, gt_feats) -> str | None:
+    """Why the pooled feature sets of a set metric cannot give a Frechet distance, or None.
+
+    A Gaussian fit needs at least two feature rows per side (FID: frames, FVD: clips or videos, E-FID:
+    frames with a face); a one-frame video, or one video with one FVD clip, gives one row.
+    """
+    rows_p, rows_g = sum(len(f) for f in pred_feats), sum(len(f) for f in gt_feats)
+    if not pred_feats or min(rows_p, rows_g) >= MIN_ROWS:
+        return None
+    return (f"{group}: the pooled set has {rows_p} generated / {rows_g} ground-truth feature row(s) over "
+            f"{len(pred_feats)} video(s); a Frechet distance needs at least {MIN_ROWS} per side: score more "
+            f"videos or longer ones")
+
+
 def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -> dict:
     """Mean and 95% CI per metric, over the videos whose name ``select`` accepts (all by default)."""
     if select is not None:
@@ -188,14 +213,22 @@ def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -
             if select is not None:
                 keep = [i for i, v in enumerate(stems) if select(v)]
                 fp, fg = [fp[i] for i in keep], [fg[i] for i in keep]
-            with tqdm(total=min(n_boot, SET_BOOT_CAP), desc=f"bootstrap {name}", disable=not progress, leave=False) as bar:
-                stats = bootstrap_set_metric(fp, fg, n_boot=n_boot, seed=seed, progress=bar.update)
+            problem = degenerate_set(name, fp, fg)
+            if problem:
+                stats = {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": len(fp),
+                         "error": problem}
+            else:
+                distance = functools.partial(frechet_from_features, ddof=getattr(scorer, "ddof", 1))
+                with tqdm(total=min(n_boot, SET_BOOT_CAP), desc=f"bootstrap {name}", disable=not progress,
+                          leave=False) as bar:
+                    stats = bootstrap_set_metric(fp, fg, distance, n_boot=n_boot, seed=seed, progress=bar.update)
         else:
             col = df[name] if name in df.columns else pd.Series(dtype=float)
             stats = bootstrap_ci(pd.to_numeric(col, errors="coerce").to_numpy(), n_boot=n_boot, seed=seed)
         backbone = str(getattr(scorer, "backbone", ""))
-        summary[name] = {**stats, "backbone": backbone, "comparable_to_paper": not is_standin(backbone),
-                         "protocol": getattr(scorer, "protocol", "")}
+        deviations = list(getattr(scorer, "deviations", ()) or ())
+        summary[name] = {**stats, "backbone": backbone, "comparable_to_paper": comparable(backbone, deviations),
+                         "protocol": getattr(scorer, "protocol", ""), "deviations": deviations}
     return summary
 
 

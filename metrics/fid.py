@@ -68,11 +68,14 @@ def build_fid_model(path: str | None = None, seed: int = 0, dims: int = 2048) ->
 @torch.no_grad()
 def inception_features(model: torch.nn.Module, frames: np.ndarray, batch_size: int = 50,
                        device: str = "cpu") -> np.ndarray:
-    """uint8 ``[N, H, W, 3]`` RGB -> pool-3 features ``[N, 2048]`` (pytorch-fid get_activations)."""
+    """uint8 ``[N, H, W, 3]`` RGB -> pool-3 features ``[N, 2048]`` (pytorch-fid get_activations; a model
+    built for an earlier block gives that block's spatially averaged features)."""
     out = []
     for i in range(0, len(frames), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(frames[i:i + batch_size])).permute(0, 3, 1, 2)
         pred = model(x.to(device).float() / 255.0)[0]  # ToTensor scaling to [0, 1]
+        if pred.shape[2:] != (1, 1):  # an earlier block (dims 64 / 192 / 768): pooled as get_activations does
+            pred = torch.nn.functional.adaptive_avg_pool2d(pred, (1, 1))
         out.append(pred.squeeze(-1).squeeze(-1).cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
@@ -122,7 +125,12 @@ class FIDScorer:
         self.model.to(device)
         self.device, self.frame_stride, self.max_frames, self.batch_size = device, frame_stride, max_frames, batch_size
         net = "small stand-in CNN at 75 px" if isinstance(self.model, SmallInceptionStandin) else "InceptionV3 pool3, bilinear 299"
-        self.protocol = f"{net}, 2048-d, frame_stride={frame_stride}, max_frames={max_frames}"
+        self.protocol = (f"pytorch-fid 0.3.0 (mseitzer/pytorch-fid@b9c1811 fid_score.py): {net}, 2048-d, RGB/255, "
+                         f"np.cov, every frame of every video (Hallo / DisCo); frame_stride={frame_stride}, "
+                         f"max_frames={max_frames}")
+        self.deviations = tuple(d for d in (
+            f"every {frame_stride}th frame (pytorch-fid protocol: every frame)" if frame_stride != 1 else "",
+            f"at most {max_frames} frames per video (pytorch-fid protocol: every frame)" if max_frames else "") if d)
 
     def features(self, video) -> np.ndarray:
         frames = sample_frames(video_frames(video), self.frame_stride, self.max_frames)

@@ -1,43 +1,79 @@
 """FVD-I and FVD-R: Frechet distance between video-level features of generated and ground-truth
-videos (Loopy Tables 1-2 "FVD-Inc"/"FVD-Res"; metric_protocols.md section 2). The distance itself is
+videos (Loopy Tables 1-2 "FVD-Inc" / "FVD-Res"; metric_protocols.md section 2). The distance itself is
 :func:`metrics.frechet.frechet_from_features`, shared with FID and E-FID.
 
-FVD-I (I3D, StyleGAN-V ``fvd2048_16f`` protocol):
-    network  ``i3d_torchscript.pt`` (TorchScript port of the TF-Hub Kinetics-400 I3D), called as
-             ``detector(x, rescale=True, resize=True, return_features=True)`` on uint8 ``[B, 3, T, H, W]``;
-             the network maps 0..255 to [-1, 1] and resizes bilinearly to 224x224 itself.
-    clips    the first 16 consecutive frames of each video (``clip_len=16``), ``clips_per_video``
-             evenly spaced clips (default 1, as StyleGAN-V); videos shorter than 16 frames are skipped.
-    features 400-d pre-softmax logits per clip.
+Which I3D is "FVD-Inc". The two columns come as a pair, "FVD-Res" and "FVD-Inc", and the only public
+tool with a 3D-ResNet FVD beside an Inception-3D FVD is DisCo's ``tool/metrics/metric_center.py``
+(``FVD-3DRN50`` / ``FVD-3DInception``), the tool Hallo2's maintainers point to for FVD; the FVD-Res
+column cannot come from StyleGAN-V, which has no 3D ResNet. So FVD-I follows DisCo by default
+(``reference: disco``); StyleGAN-V's ``fvd2048_16f`` stays available as ``reference: styleganv``.
 
-FVD-R (3D ResNet-50, DisCo ``FVD-3DRN50`` protocol):
+FVD-I, ``reference: disco`` (DisCo ``FVD-3DInception``, Wangt-CN/DisCo@c4fa48a):
+    network  piergiaj pytorch-i3d ``InceptionI3d(400)`` (:class:`InceptionI3d`), ``i3d_pretrained_400.pt``
+             (``weights.i3d_inception``), logits averaged over time;
+    input    every frame resized to 224x224 with PIL bicubic on float32 channels (``make_resizer("PIL",
+             False, "bicubic")``), x / 127.5 - 1, the whole video as one clip;
+    set      one 400-d vector per video, covariance ``np.cov`` (``fid_from_feats``).
+
+FVD-I, ``reference: styleganv`` (universome/stylegan-v@3fecd69 ``compute_fvd``):
+    network  ``i3d_torchscript.pt`` (``weights.i3d``), called as ``detector(x, rescale=True, resize=True,
+             return_features=True)`` on uint8 ``[B, 3, T, H, W]``: 0..255 -> [-1, 1], bilinear 224 inside;
+    clips    16 consecutive frames per video; stylegan-v starts real clips at a random frame and
+             generated ones at frame 0; here both start at frame 0 (a recorded deviation), videos
+             shorter than 16 frames are skipped;
+    set      400-d features, covariance divided by N (``FeatureStats.get_mean_cov``).
+
+FVD-R (DisCo ``FVD-3DRN50``):
     network  Hara et al. 3D-ResNets ResNet-50 (Bottleneck [3, 4, 6, 3], shortcut B, Kinetics),
              ``resnet-50-kinetics.pth`` = ``{'state_dict': {'module.conv1.weight', ...}}``, no last fc.
-    input    frames resized bicubically to 112x112 (OpenCV INTER_CUBIC in place of PIL bicubic),
-             RGB on the 0..255 scale minus the mean (114.7748, 107.7354, 99.4750), no std.
+    input    frames resized to 112x112 with PIL bicubic on float32 channels (as DisCo, no rounding
+             to uint8), RGB on the 0..255 scale minus the mean (114.7748, 107.7354, 99.4750), no std.
     clips    the whole video cut into 16-frame segments, the last one padded with its last frame;
-             the 2048-d average-pool features are averaged over segments: one vector per video.
+             the 2048-d average-pool features are averaged over segments: one vector per video;
+    set      covariance ``np.cov``.
 
-Stand-ins (no weight file and ``standin: true``): a small fixed-seed random 3D CNN with the I3D call
-signature (``standin:i3d-small3d:seed0``, 400-d) and the same ResNet-50 class at width 8
-(``standin:resnet3d50-w8:seed0``, 256-d). Their numbers are not comparable with any paper.
+Stand-ins (no weight file and ``standin: true``): the same networks at reduced width with a fixed-seed
+random init (``standin:inception-i3d-w0.125:seed0``, ``standin:resnet3d50-w8:seed0``) and, for the
+StyleGAN-V call signature, a small 3D CNN (``standin:i3d-small3d:seed0``). Their numbers are not
+comparable with any paper.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from metrics.base import SET, VideoSkipped, standin_label, video_frames
 from metrics.frechet import FrechetDistance
+from metrics.inception_i3d import InceptionI3d, load_inception_i3d
 from metrics.weights import fixed_seed_init, load_torch, resolve
 
 CLIP_LEN = 16
 RESNET3D_MEAN = (114.7748, 107.7354, 99.4750)
 
 
-# ---------------------------------------------------------------- FVD-I: I3D (TorchScript)
+def pil_bicubic_float(frames: np.ndarray, size: int) -> np.ndarray:
+    """DisCo's ``make_resizer("PIL", False, "bicubic", (size, size))``: each channel as a float32 PIL
+    image (mode ``F``), bicubic, kept as float (no rounding, no clipping). ``[T, H, W, 3] -> [T, size, size, 3]``."""
+    out = np.empty((len(frames), size, size, 3), np.float32)
+    for t, frame in enumerate(frames):
+        for c in range(3):
+            img = Image.fromarray(np.ascontiguousarray(frame[:, :, c], dtype=np.float32), mode="F")
+            out[t, :, :, c] = np.asarray(img.resize((size, size), resample=Image.BICUBIC))
+    return out
+
+
+# ---------------------------------------------------------------- FVD-I (DisCo): input of metrics.inception_i3d.InceptionI3d
+
+def disco_i3d_input(frames: np.ndarray, size: int = 224) -> torch.Tensor:
+    """DisCo ``DatasetFVDVideoResize`` for ``FVD-3DInception``: PIL bicubic 224 on floats, x / 127.5 - 1,
+    the whole video as one clip ``[1, 3, T, 224, 224]``."""
+    x = pil_bicubic_float(frames, size) / 127.5 - 1.0
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(3, 0, 1, 2)))[None]
+
+
+# ---------------------------------------------------------------- FVD-I (StyleGAN-V): I3D (TorchScript)
 
 class SmallI3DStandin(nn.Module):
     """Fixed-seed stand-in with the I3D TorchScript call signature; ``[B,3,T,H,W] uint8 -> [B,400]``."""
@@ -78,29 +114,56 @@ def video_clips(frames: np.ndarray, clip_len: int = CLIP_LEN, clips_per_video: i
 
 
 class FVDIScorer:
-    """Set metric ``FVD-I``: ``features(video) -> [clips_per_video, 400]``."""
+    """Set metric ``FVD-I``: ``features(video) -> [1, 400]`` (DisCo, whole video) or
+    ``[clips_per_video, 400]`` (StyleGAN-V, 16-frame clips). Option ``reference``: ``disco`` | ``styleganv``."""
 
     name = "FVD-I"
     metric_names = ("FVD-I",)
     needs_gt = True
     kind = SET
-    weight_key = "i3d"
+    #: weights key per reference (the registry checks the one the options select)
+    WEIGHT_KEYS = {"disco": "i3d_inception", "styleganv": "i3d"}
 
     def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True,
-                 clip_len: int = CLIP_LEN, clips_per_video: int = 1):
+                 reference: str = "disco", clip_len: int = CLIP_LEN, clips_per_video: int = 1,
+                 standin_width: float = 0.125):
+        if reference not in self.WEIGHT_KEYS:
+            raise ValueError(f"metrics.FVD-I.reference must be one of {list(self.WEIGHT_KEYS)}, got {reference!r}")
+        self.reference, self.weight_key = reference, self.WEIGHT_KEYS[reference]
         path = resolve(self.weight_key, weights_cfg, standin=standin)
-        if path is None:
-            with fixed_seed_init(0):
-                self.model, self.backbone = SmallI3DStandin().eval(), standin_label("i3d-small3d")
-        else:
-            self.model, self.backbone = load_i3d(path), path
+        with fixed_seed_init(0):  # a stand-in's fixed seed must not reset the caller's random stream
+            if reference == "disco":
+                self.model, self.backbone = ((InceptionI3d(400, standin_width).eval(),
+                                              standin_label(f"inception-i3d-w{standin_width:g}"))
+                                             if path is None else (load_inception_i3d(path), path))
+            else:
+                self.model, self.backbone = ((SmallI3DStandin().eval(), standin_label("i3d-small3d"))
+                                             if path is None else (load_i3d(path), path))
         self.model.to(device)
         self.device, self.clip_len, self.clips_per_video = device, clip_len, clips_per_video
-        self.protocol = f"I3D 400-d logits, {clips_per_video} clip(s) x {clip_len} frames, rescale+resize 224 in net"
+        if reference == "disco":
+            self.ddof, self.deviations = 1, ()
+            self.protocol = ("DisCo FVD-3DInception (Wangt-CN/DisCo@c4fa48a tool/metrics/metric_center.py): "
+                             "pytorch-i3d InceptionI3d(400) logits averaged over time, whole video as one clip, "
+                             "PIL bicubic 224 on floats, x/127.5-1, np.cov; chosen as Loopy's FVD-Inc because "
+                             "FVD-Res/FVD-Inc pair up as DisCo's FVD-3DRN50/FVD-3DInception (StyleGAN-V has no "
+                             "3D-ResNet FVD)")
+        else:
+            self.ddof = 0
+            self.deviations = ("clip start: frame 0 for real videos too (stylegan-v: random start for real clips)",) \
+                + ((f"{clips_per_video} clips per video (stylegan-v: 1)",) if clips_per_video != 1 else ()) \
+                + ((f"{clip_len}-frame clips (fvd2048_16f: 16)",) if clip_len != CLIP_LEN else ())
+            self.protocol = (f"StyleGAN-V compute_fvd (universome/stylegan-v@3fecd69, fvd2048_16f): i3d_torchscript "
+                             f"(rescale=True, resize=True, return_features=True) on uint8 BCTHW, {clips_per_video} "
+                             f"clip(s) x {clip_len} frames from frame 0, 400-d, covariance / N (get_mean_cov)")
 
     @torch.no_grad()
     def features(self, video) -> np.ndarray:
-        clips = video_clips(video_frames(video), self.clip_len, self.clips_per_video)
+        frames = video_frames(video)
+        if self.reference == "disco":
+            x = disco_i3d_input(frames).to(self.device)
+            return self.model(x).cpu().numpy().astype(np.float64)
+        clips = video_clips(frames, self.clip_len, self.clips_per_video)
         x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).contiguous().to(self.device)  # [K,3,T,H,W] uint8
         return self.model(x, rescale=True, resize=True, return_features=True).cpu().numpy().astype(np.float64)
 
@@ -180,11 +243,11 @@ def load_resnet3d50(path: str) -> ResNet3D50:
 
 
 def resnet3d_segments(frames: np.ndarray, size: int = 112, seg_len: int = CLIP_LEN) -> np.ndarray:
-    """DisCo preprocessing: resize to ``size``, subtract the mean, pad to whole 16-frame segments.
+    """DisCo preprocessing: PIL bicubic on floats to ``size``, subtract the mean, pad to whole 16-frame segments.
 
     Returns float32 ``[S, 3, seg_len, size, size]``.
     """
-    x = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in frames]).astype(np.float32)
+    x = pil_bicubic_float(frames, size)
     x -= np.asarray(RESNET3D_MEAN, np.float32)
     pad = (-len(x)) % seg_len
     if pad:
@@ -212,7 +275,11 @@ class FVDRScorer:
             self.model, self.backbone = load_resnet3d50(path), path
         self.model.to(device)
         self.device, self.size, self.batch_size = device, size, batch_size
-        self.protocol = f"3D ResNet-50 avgpool, {size}px bicubic, mean-subtracted, 16-frame segments averaged"
+        self.ddof = 1
+        self.deviations = () if size == 112 else (f"{size} px input (DisCo FVD-3DRN50: 112)",)
+        self.protocol = ("DisCo FVD-3DRN50 (Wangt-CN/DisCo@c4fa48a): Hara 3D ResNet-50 avgpool 2048-d, PIL bicubic "
+                         f"{size} px on floats, minus (114.7748, 107.7354, 99.4750), 16-frame segments (last padded "
+                         "with its last frame) averaged per video, np.cov")
 
     @torch.no_grad()
     def features(self, video) -> np.ndarray:
@@ -229,10 +296,12 @@ class FVD(FrechetDistance):
         if variant not in ("I", "R"):
             raise ValueError(f"FVD variant must be 'I' or 'R' (metrics.fvd.variant), got {variant!r}")
         self.scorer = (FVDIScorer if variant == "I" else FVDRScorer)(weights_cfg, standin=standin)
+        self.ddof = self.scorer.ddof
 
     def update(self, frames, real: bool) -> None:  # type: ignore[override]
         super().update(self.scorer.features(np.asarray(frames)), real)
 
 
-__all__ = ["FVD", "FVDIScorer", "FVDRScorer", "ResNet3D50", "SmallI3DStandin", "load_i3d", "load_resnet3d50",
-           "resnet3d_segments", "video_clips"]
+__all__ = ["FVD", "FVDIScorer", "FVDRScorer", "InceptionI3d", "ResNet3D50", "SmallI3DStandin", "disco_i3d_input",
+           "load_i3d", "load_inception_i3d", "load_resnet3d50", "pil_bicubic_float", "resnet3d_segments",
+           "video_clips"]

@@ -69,8 +69,15 @@ class _QualityScorer:
         if backend == "qalign":
             path = resolve("qalign", weights_cfg, standin=False)  # Q-Align has no stand-in: say what is missing
             self.qalign, self.backbone = _QAlign(path, device), f"qalign:{path}"
+            self.deviations: tuple[str, ...] = ()
+            self.protocol = (f"Q-Align (Q-Future/Q-Align@14dfdff) model.score(task_='quality', input_="
+                             f"'{'video' if self.video_level else 'image'}'), 1-5 scale, frames at 1 fps"
+                             + ("" if self.video_level else ", image scores averaged over the frames"))
         elif backend == "sharpness":
             self.qalign, self.backbone = None, "skimage:blur_effect"
+            self.deviations = ("blur measure 1 - skimage blur_effect (0-1), not Q-Align (1-5): another quantity",)
+            self.protocol = ("1 - skimage.measure.blur_effect (Crete-Roffet 2007) on grey frames, "
+                             + ("every frame" if self.video_level else "frames at 1 fps") + ", averaged")
         else:
             raise ValueError(f"metrics.{self.name}.backend must be 'sharpness' or 'qalign', got {backend!r}")
 

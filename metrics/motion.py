@@ -123,6 +123,10 @@ class MotionScorer:
             self.backend = get_backend(backend, weights_cfg)
         self.backbone = self.backend.label
         self.min_face_fraction = min_face_fraction
+        self.protocol = ("Loopy appendix B.1 eqs. 3-7 (no public code): nose tip iBUG 30 and 37 upper-face iBUG "
+                         f"points from {self.backend.name}, [0,1] coordinates, s = 1000")
+        self.deviations = () if self.backend.name == "dwpose" else (
+            f"keypoints from {self.backend.name} (face mesh mapped to iBUG-68), not DWPose as the paper",)
 
     def track(self, video, role: str = "pred") -> FaceTrack:
         frames = video_frames(video)

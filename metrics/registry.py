@@ -24,7 +24,7 @@ class ScorerEntry:
 
 SCORERS: dict[str, ScorerEntry] = {
     "FID": ScorerEntry("metrics.fid:FIDScorer", ("FID",), ("fid_inception",), "set", True),
-    "FVD-I": ScorerEntry("metrics.fvd:FVDIScorer", ("FVD-I",), ("i3d",), "set", True),
+    "FVD-I": ScorerEntry("metrics.fvd:FVDIScorer", ("FVD-I",), ("i3d_inception",), "set", True),
     "FVD-R": ScorerEntry("metrics.fvd:FVDRScorer", ("FVD-R",), ("resnet3d50",), "set", True),
     "E-FID": ScorerEntry("metrics.efid:EFIDScorer", ("E-FID",), ("deep3d_recon",), "set", True),
     "SSIM": ScorerEntry("metrics.ssim:SSIMScorer", ("SSIM",), (), "per_video", True),
@@ -79,6 +79,23 @@ def scorer_groups(metrics) -> list[str]:
     return [g for g in SCORERS if g in wanted]
 
 
+#: Weight files that depend on a scorer option: group -> option -> {value: weight keys}.
+OPTION_WEIGHT_KEYS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "FVD-I": {"reference": {"disco": ("i3d_inception",), "styleganv": ("i3d",)}},
+    "Sync": {"face_boxes": {"s3fd": ("syncnet_v2", "s3fd")}},
+}
+
+
+def weight_keys(group: str, options: dict | None = None) -> tuple[str, ...]:
+    """The weights keys scorer ``group`` needs with ``options`` (e.g. FVD-I with ``reference=styleganv``)."""
+    keys = SCORERS[group].weight_keys
+    for option, by_value in OPTION_WEIGHT_KEYS.get(group, {}).items():
+        value = (options or {}).get(option)
+        if isinstance(value, str) and value in by_value:
+            keys = by_value[value]
+    return keys
+
+
 def build(group: str, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, **options):
     """Import and build the scorer of ``group`` (e.g. ``"FID"``, ``"Sync"``)."""
     if group not in SCORERS:
@@ -92,6 +109,5 @@ def builder(group: str):
     return lambda weights_cfg=None, **kw: build(group, weights_cfg, **kw)
 
 
-__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "SSIM_AT", "ScorerEntry", "build", "builder",
-           "frame_of", "group_of",
-           "scorer_groups"]
+__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "OPTION_WEIGHT_KEYS", "SCORERS", "SSIM_AT",
+           "ScorerEntry", "build", "builder", "frame_of", "group_of", "scorer_groups", "weight_keys"]

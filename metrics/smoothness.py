@@ -376,6 +376,9 @@ class SmoothnessScorer:
         else:
             self.model, self.backbone = load_amt_s(path), path
         self.model.to(device)
+        self.protocol = ("VBench motion_smoothness (Vchitect/VBench@45e79ec): AMT-S midpoints of the even frames vs "
+                         "the odd frames, (255 - mean absdiff) / 255")
+        self.deviations: tuple[str, ...] = ()
 
     def score_video(self, pred, gt=None) -> dict[str, float]:
         frames = video_frames(pred)

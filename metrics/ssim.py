@@ -57,6 +57,10 @@ class SSIMScorer:
     needs_gt = True
     kind = PER_VIDEO
     backbone = "none (closed form)"
+    protocol = ("common_metrics_on_video_quality calculate_ssim (= skimage structural_similarity gaussian_weights, "
+                "sigma 1.5, population covariance, data_range 1, valid region): RGB [0,1], mean over channels, "
+                "frames, videos; which variant the papers ran is not published (metric_protocols.md section 9)")
+    deviations: tuple[str, ...] = ()
 
     def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, batch: int = 16,
                  at_frames=(), mean: bool = True):

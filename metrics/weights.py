@@ -33,8 +33,11 @@ class WeightSpec:
 WEIGHTS: dict[str, WeightSpec] = {s.key: s for s in [
     WeightSpec("fid_inception", "SUITE_FID_INCEPTION", "pt_inception-2015-12-05-6726825d.pth",
                "torch state_dict of pytorch_fid.inception.fid_inception_v3()", "FID InceptionV3 (pytorch-fid 0.3.0)"),
+    WeightSpec("i3d_inception", "SUITE_I3D_INCEPTION", "i3d_pretrained_400.pt",
+               "torch state_dict of pytorch-i3d InceptionI3d(400)", "FVD-I (default, DisCo FVD-3DInception): I3D Kinetics-400"),
     WeightSpec("i3d", "SUITE_I3D", "i3d_torchscript.pt",
-               "TorchScript, call (x uint8 BCTHW, rescale, resize, return_features)", "FVD-I: StyleGAN-V I3D (Kinetics-400)"),
+               "TorchScript, call (x uint8 BCTHW, rescale, resize, return_features)",
+               "FVD-I with metrics.FVD-I.reference=styleganv: StyleGAN-V I3D (Kinetics-400)"),
     WeightSpec("resnet3d50", "SUITE_RESNET3D50", "resnet-50-kinetics.pth",
                "torch {'state_dict': {'module.conv1.weight', ...}}", "FVD-R: Hara 3D-ResNet-50 (Kinetics), DisCo"),
     WeightSpec("deep3d_recon", "SUITE_DEEP3D_RECON", "epoch_20.pth",

@@ -33,9 +33,12 @@ from experiments.tracking import (
     SEED,
     VARIANT,
     backbone_tag,
+    comparable_tag,
+    deviations_tag,
     metric_key,
     resolve_uri,
 )
+from metrics.base import is_official
 from metrics.bootstrap import paired_bootstrap
 from reports.tables import (
     Cell,
@@ -92,7 +95,14 @@ def _cells(runs, metrics) -> dict[str, Cell]:
         if not per_seed:
             continue
         means = np.array([r.data.metrics[key] for r in per_seed])
-        standin = any(r.data.tags.get(backbone_tag(m), "").startswith("standin") for r in per_seed)
+        # not comparable with the paper: a non-official backbone (stand-in, synthtalk-trained, custom) ...
+        standin = any(r.data.tags.get(backbone_tag(m)) and not is_official(r.data.tags[backbone_tag(m)])
+                      for r in per_seed)
+        # ... or a departure from the paper's protocol (runs logged before these tags carry none)
+        deviations = tuple(dict.fromkeys(d for r in per_seed for d in
+                                         r.data.tags.get(deviations_tag(m), "").split("; ") if d))
+        if not deviations and any(r.data.tags.get(comparable_tag(m)) == "false" for r in per_seed) and not standin:
+            deviations = ("not the paper's protocol",)
         if len(per_seed) == 1:
             d = per_seed[0].data.metrics
             lo, hi = d.get(metric_key(m, ".ci_low")), d.get(metric_key(m, ".ci_high"))
@@ -101,7 +111,7 @@ def _cells(runs, metrics) -> dict[str, Cell]:
         else:
             half = stats.t.ppf(0.975, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
             lo, hi, n = means.mean() - half, means.mean() + half, len(means)
-        out[m] = Cell(float(means.mean()), lo, hi, standin, n=n)
+        out[m] = Cell(float(means.mean()), lo, hi, standin, n=n, deviations=deviations)
     return out
 
 

@@ -4,7 +4,9 @@ A table has two blocks: the paper's own rows (from ``reports/paper/<table>.csv``
 the papers, never edited) and our rows, one per variant, each cell ``mean ± CI half-width``
 from the tracking store. Best is bold and second underlined per column *within a block*:
 our numbers come from other data and possibly stand-in backbones, so they are never ranked
-against the paper's. Cells whose backbone was a stand-in carry a dagger and the caption says so.
+against the paper's. Cells that are not comparable with the paper's (a backbone that is not the official
+weights: ``standin:``, ``synthtalk:``, ``custom:``; or a deviation from the paper's protocol, e.g. MediaPipe
+boxes instead of S3FD tracks for Sync) carry a dagger, and the caption says per metric what deviates.
 
 The ``.tex`` compiles on its own with pdflatex and also ``\\input``s into a paper (which
 then needs ``\\usepackage{booktabs}``): it opens a document only when none is open.
@@ -51,11 +53,19 @@ class Cell:
     mean: float
     ci_low: float | None = None
     ci_high: float | None = None
+    #: the backbone is not the official weights (stand-in, synthtalk-trained, custom network)
     standin: bool = False
     #: differs from the table's reference row (the full model) by a paired bootstrap at 95%
     significant: bool = False
     #: how many values the interval is over (test videos, or seeds when seeds are pooled); None = unknown
     n: int | None = None
+    #: where the run departs from the paper's protocol (metrics.base: scorer ``deviations``)
+    deviations: tuple[str, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        """Official weights and the paper's protocol: the only cells a paper number may sit beside."""
+        return not self.standin and not self.deviations
 
     @property
     def half_width(self) -> float | None:
@@ -160,7 +170,7 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                     s += rf" {{\scriptsize $\pm$ {_fmt(c.half_width, d)}}}"
                 elif ours and c.single:
                     s += rf" {{\scriptsize n={c.n}}}"
-                if c.standin:
+                if not c.comparable:
                     s += r"$^\dagger$"
                 if c.significant:
                     s += r"$^{*}$"
@@ -170,7 +180,7 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                     s += f" ± {_fmt(c.half_width, d)}"
                 elif ours and c.single:
                     s += f" (n={c.n})"
-                if c.standin:
+                if not c.comparable:
                     s += "†"
                 if c.significant:
                     s += "*"
@@ -228,6 +238,9 @@ def to_latex(t: Table) -> str:
         caption += r" n=1: a single test video, no interval."
     if has_standin:
         caption += r" $^\dagger$Stand-in metric backbone (official weights absent): not comparable with the paper's numbers."
+    note = deviation_note(t)
+    if note:
+        caption += r" $^\dagger$" + _escape(note)
     if t.reference_row and any(c.significant for r in t.ours.values() for c in r.values()):
         caption += (rf" $^{{*}}$Differs from {_escape(t.reference_row)} at the 95\% level (paired bootstrap over "
                     r"test videos and seeds; per-video metrics only).")
@@ -241,6 +254,21 @@ def to_latex(t: Table) -> str:
             "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
             "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n\\fi\n"
             + table + "\\def\\suiteEnd{\\end{document}}\\ifnum\\suiteStandalone=1 \\expandafter\\suiteEnd\\fi\n")
+
+
+def deviation_note(t: Table) -> str:
+    """One sentence naming, per metric, where our cells depart from the paper's protocol ("" if nowhere)."""
+    per_metric: dict[str, list[str]] = {}
+    for r in t.ours.values():
+        for m, c in r.items():
+            for d in c.deviations:
+                per_metric.setdefault(m, [])
+                if d not in per_metric[m]:
+                    per_metric[m].append(d)
+    if not per_metric:
+        return ""
+    parts = [f"{m}: {', '.join(ds)}" for m, ds in per_metric.items()]
+    return "Not the paper's protocol, so not comparable with its numbers: " + "; ".join(parts) + "."
 
 
 def to_frame(t: Table) -> pd.DataFrame:
@@ -258,12 +286,15 @@ def to_frame(t: Table) -> pd.DataFrame:
             row[f"{m}.ci_high"] = c.ci_high if c else None
             row[f"{m}.standin"] = c.standin if c else None
             row[f"{m}.n"] = c.n if c else None
+            row[f"{m}.comparable"] = c.comparable if c else None
+            row[f"{m}.deviations"] = "; ".join(c.deviations) if c else None
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def to_markdown(t: Table) -> str:
-    parts = [f"### {t.name}\n\n{t.caption}\n"]
+    note = deviation_note(t)
+    parts = [f"### {t.name}\n\n{t.caption}" + (f" † {note}" if note else "") + "\n"]
     for label, rows, ours, rank in ((t.paper_label, t.paper, False, True), (t.ours_label, t.ours, True, True),
                                     (t.controls_label, t.controls, True, False)):
         if not rows:

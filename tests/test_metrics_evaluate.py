@@ -42,14 +42,15 @@ def test_bad_inputs_become_statuses(folders):
     assert df.loc["ok", "status"] == "ok" and 0 < df.loc["ok", "SSIM"] < 1
     assert "truncated to 18" in df.loc["longer_gt", "note"]
     assert df.loc["broken", "status"].startswith("skipped: unreadable")
-    assert "FVD-I" in df.loc["single", "status"] and np.isfinite(df.loc["single", "SSIM"])
+    # DisCo's FVD-3DInception takes the whole video as one clip, whatever its length
+    assert df.loc["single", "status"] == "ok" and np.isfinite(df.loc["single", "SSIM"])
     assert "frame size mismatch" in df.loc["size", "status"]
     assert "no ground-truth video" in df.loc["only_pred", "status"] and np.isfinite(df.loc["only_pred", "IQA"])
     s = r.summary
     assert s["missing_pred"] == ["only_gt"] and s["extra_pred"] == ["only_pred"]
-    assert s["status_counts"] == {"ok": 2, "skipped": 4}
+    assert s["status_counts"] == {"ok": 3, "skipped": 3}
     assert s["SSIM"]["n"] == 3 and s["SSIM"]["ci_low"] <= s["SSIM"]["mean"] <= s["SSIM"]["ci_high"]
-    assert s["FVD-I"]["n"] == 3  # ok, longer_gt, size (frame size does not matter to I3D)
+    assert s["FVD-I"]["n"] == 4  # ok, longer_gt, single, size (frame size does not matter to I3D)
     assert s["FID"]["backbone"].startswith("standin:") and s["FID"]["comparable_to_paper"] is False
     ssim_mean = pd.to_numeric(df["SSIM"], errors="coerce").mean()
     assert s["SSIM"]["mean"] == pytest.approx(ssim_mean)
@@ -107,3 +108,48 @@ def test_subset_metric_without_a_subset_names_what_to_define(folders):
     pred, gt = folders
     with pytest.raises(ValueError, match=r"name subset\(s\) \['open'\].*eval\.subsets\.NAME.*--subset NAME=REGEX"):
         evaluate_folders(pred, gt, metrics=["SSIM", "open:SSIM"], n_boot=10, progress=False)
+
+
+def test_one_frame_video_set_metric_is_refused_fast(tmp_path):
+    # issue 18 item 8: a one-frame video used to sit in a 2048x2048 sqrtm per resample for many minutes
+    import time
+
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    write_video(pred / "one.mp4", _clip(1, 48, 1), 25)
+    write_video(gt / "one.mp4", _clip(1, 48, 2), 25)
+    t0 = time.perf_counter()
+    r = evaluate_folders(pred, gt, metrics=["SSIM", "FID"], n_boot=100, progress=False)
+    assert time.perf_counter() - t0 < 60
+    s = r.summary["FID"]
+    assert np.isnan(s["mean"]) and "at least 2 per side" in s["error"] and "1 video(s)" in s["error"]
+    status = r.per_video.set_index("video").loc["one", "status"]
+    assert status.startswith("skipped: FID: the pooled set has 1 generated / 1 ground-truth feature row(s)")
+    assert np.isfinite(r.per_video.set_index("video").loc["one", "SSIM"])
+
+
+def test_summary_says_which_protocol_and_where_it_deviates(folders):
+    pred, gt = folders
+    s = evaluate_folders(pred, gt, metrics=["SSIM", "IQA"], n_boot=20, progress=False).summary
+    # IQA's offline default is a blur measure: official in the sense of no network, but not Q-Align
+    assert s["IQA"]["comparable_to_paper"] is False and "not Q-Align" in s["IQA"]["deviations"][0]
+    assert s["SSIM"]["comparable_to_paper"] is True and s["SSIM"]["deviations"] == []
+    assert "common_metrics_on_video_quality" in s["SSIM"]["protocol"]
+    from metrics.base import comparable
+
+    assert not comparable("synthtalk:syncnet-w0.25") and not comparable("standin:x:seed0")
+    assert comparable("/w/syncnet_v2.model") and not comparable("/w/syncnet_v2.model", ["mediapipe boxes"])
+
+
+def test_a_scorer_bug_is_told_apart_from_a_bad_video(folders, monkeypatch):
+    from metrics.ssim import SSIMScorer
+
+    def broken(self, pred, gt=None):
+        raise RuntimeError("Tensors must have same number of dimensions")
+
+    monkeypatch.setattr(SSIMScorer, "score_video", broken)
+    pred, gt = folders
+    df = evaluate_folders(pred, gt, metrics=["SSIM"], n_boot=10, progress=False).per_video.set_index("video")
+    assert "SSIM: internal error RuntimeError: Tensors must have same number" in df.loc["ok", "status"]
+    assert "a bug in the SSIM scorer, not a problem of this video" in df.loc["ok", "status"]

@@ -70,3 +70,58 @@ def test_low_rank_route_equals_covariance_route():
     ref = calculate_frechet_distance(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False))
     assert frechet_low_rank(fa, fb) == pytest.approx(float(ref), rel=1e-6)
     assert frechet_from_features(fa, fb) == pytest.approx(float(ref), rel=1e-6)
+
+
+def test_symmetric_route_equals_scipy_sqrtm_to_float_precision():
+    # well-conditioned covariances (more rows than dimensions): pytorch-fid's sqrtm value, to ~1e-10
+    rng = np.random.default_rng(4)
+    d = 64
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    fa, fb = rng.normal(size=(400, d)) @ mix, rng.normal(0.2, 1.1, size=(350, d)) @ mix.T
+    mu1, s1, mu2, s2 = fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False)
+    ref = calculate_frechet_distance(mu1, s1, mu2, s2)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(float(ref), rel=1e-10)
+    assert frechet_from_features(fa, fb) == pytest.approx(float(ref), rel=1e-10)
+    # one set smaller than D (its rows factor its covariance), the other larger; sqrtm of the now
+    # singular product is only good to ~1e-8, the eigenvalue form below is exact
+    small = fb[:40]
+    ref_mixed = calculate_frechet_distance(mu1, s1, small.mean(0), np.cov(small, rowvar=False))
+    assert frechet_from_features(fa, small) == pytest.approx(float(ref_mixed), rel=1e-6)
+    c = (small - small.mean(0)) / np.sqrt(len(small) - 1)
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh(c @ s1 @ c.T), 0, None)).sum()
+    diff = mu1 - small.mean(0)
+    exact = diff @ diff + np.trace(s1) + (c * c).sum() - 2 * tr
+    assert frechet_from_features(fa, small) == pytest.approx(exact, rel=1e-9)  # sqrt of a rounding-level zero
+
+
+def test_biased_covariance_option_divides_by_n():
+    # stylegan-v FeatureStats.get_mean_cov: raw second moment / N minus the outer product of the mean
+    rng = np.random.default_rng(5)
+    fa, fb = rng.normal(size=(24, 6)), rng.normal(0.4, 1.0, size=(24, 6))
+    cov_n = lambda x: x.T @ x / len(x) - np.outer(x.mean(0), x.mean(0))  # noqa: E731
+    ref = calculate_frechet_distance(fa.mean(0), cov_n(fa), fb.mean(0), cov_n(fb))
+    assert frechet_from_features(fa, fb, ddof=0) == pytest.approx(float(ref), rel=1e-9)
+    assert frechet_from_features(fa, fb, ddof=0) != pytest.approx(frechet_from_features(fa, fb), rel=1e-3)
+    np.testing.assert_allclose(gaussian_stats(fa, ddof=0)[1], cov_n(fa), atol=1e-12)
+
+
+def test_singular_and_degenerate_sets():
+    import time
+
+    from metrics.frechet import DegenerateSet
+
+    rng = np.random.default_rng(6)
+    with pytest.raises(DegenerateSet, match="at least 2"):
+        frechet_from_features(rng.normal(size=(1, 2048)), rng.normal(size=(5, 2048)))
+    # 2048-d, rank-deficient covariances on both sides: exact and fast (no D x D sqrtm)
+    fa, fb = rng.normal(size=(3000, 2048))[:, :2048], rng.normal(size=(60, 2048))
+    fa[:, 1000:] = 0.0  # half the dimensions never vary
+    t0 = time.perf_counter()
+    d = frechet_from_features(fa, fb)
+    assert time.perf_counter() - t0 < 60
+    s1, s2 = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    # independent value: Tr (S1 S2)^(1/2) from the N x N side of the smaller set
+    cb = (fb - fb.mean(0)) / np.sqrt(len(fb) - 1)
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh(cb @ s1 @ cb.T), 0, None)).sum()
+    diff = fa.mean(0) - fb.mean(0)
+    assert d == pytest.approx(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr, rel=1e-9)

@@ -110,13 +110,44 @@ def test_mfcc_rate():
         mfcc_features(a, 8000)
 
 
-def test_embed_window_count():
-    m = standin_syncnet(0)
-    crops = np.zeros((12, 224, 224, 3), np.uint8)
-    im, cc = embed(m, crops, np.zeros((13, 40), np.float32))  # 40 cols -> 10 frames
-    assert im.shape == cc.shape == (10 - 5, 1024)
-    with pytest.raises(VideoSkipped):
-        embed(m, crops[:5], np.zeros((13, 40), np.float32))
+class _CountingNet(torch.nn.Module):
+    """Cheap 'SyncNet' with the official output conventions: forward_lip gives [B,D] for one 5-frame
+    window and [B,D,N] for a longer clip; embeddings are the window's start frame value / column index."""
+
+    def forward_lip(self, x):  # [B,3,T,H,W]
+        starts = x[:, 0, :-4, 0, 0]  # frame value of each window's first frame
+        out = starts[:, None, :].repeat(1, 2, 1)
+        return out[:, :, 0] if out.shape[2] == 1 else out
+
+    def forward_aud(self, x):  # [B,1,13,20]
+        return x[:, 0, 0, :1].repeat(1, 2)
+
+
+def test_embed_window_count_from_audio_samples():
+    # syncnet_python: min_length = min(T, floor(samples / 640)), lastframe = min_length - 5.
+    # 75 frames and 48,000 samples (3 s): 70 windows; the MFCC has 299 columns (floor(299 / 4) = 74).
+    audio = np.random.default_rng(0).uniform(-0.3, 0.3, 48000).astype(np.float32)
+    mf = mfcc_features(audio)
+    assert mf.shape[1] == 299
+    crops = np.arange(75, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    im, cc = embed(_CountingNet(), crops, mf, len(audio))
+    assert im.shape == (70, 2) and cc.shape == (70, 2)
+    np.testing.assert_array_equal(im[:, 0].numpy(), np.arange(70))  # window i starts at frame i
+    np.testing.assert_allclose(cc[:, 0].numpy(), mf[0, 4 * np.arange(70)], rtol=1e-6)  # columns 4i
+    # the video limits the count when it is shorter than the audio
+    assert embed(_CountingNet(), crops[:40], mf, len(audio))[0].shape == (35, 2)
+    with pytest.raises(VideoSkipped, match="too short"):
+        embed(_CountingNet(), crops[:5], mf, len(audio))
+
+
+@pytest.mark.parametrize("T", [25, 26, 27, 45, 46, 47])
+def test_embed_any_length_around_the_batch(T):
+    # 26 frames: 21 windows, the second batch of 20 holds one window (forward_lip then returns [B, D])
+    audio = np.random.default_rng(T).uniform(-0.3, 0.3, T * 640).astype(np.float32)
+    crops = np.arange(T, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    im, cc = embed(_CountingNet(), crops, mfcc_features(audio), len(audio), batch=20)
+    assert im.shape == cc.shape == (T - 5, 2)
+    np.testing.assert_array_equal(im[:, 0].numpy(), np.arange(T - 5))
 
 
 def test_resample_to_25fps():
@@ -184,12 +215,13 @@ def test_embed_alignment_recovers_shift_end_to_end(k):
     # audio k frames ahead: during video frame t it plays the loudness of frame t + k
     env = np.repeat(loud[pad + k:pad + k + T], 640)
     audio = (rng.standard_normal(T * 640) * env).astype(np.float32) * 0.5
-    im, cc = embed(_EnvelopeNet(), crops, mfcc_features(audio))
+    im, cc = embed(_EnvelopeNet(), crops, mfcc_features(audio), len(audio))
     r = sync_from_features(im, cc)
     assert r["sync_offset"] == k
     shuffled = rng.permutation(T)  # another clip's audio: same loudness values, other order
     env2 = np.repeat(loud[pad:pad + T][shuffled], 640)
-    im2, cc2 = embed(_EnvelopeNet(), crops, mfcc_features((rng.standard_normal(T * 640) * env2).astype(np.float32) * 0.5))
+    audio2 = (rng.standard_normal(T * 640) * env2).astype(np.float32) * 0.5
+    im2, cc2 = embed(_EnvelopeNet(), crops, mfcc_features(audio2), len(audio2))
     assert sync_from_features(im2, cc2)["Sync-C"] < 0.5 * r["Sync-C"]
 
 
@@ -205,3 +237,45 @@ def test_sync_metric_accumulates_and_counts_skips():
     assert float(out["Sync-C"]) == pytest.approx(r["Sync-C"], rel=1e-5)
     assert float(out["Sync-D"]) == pytest.approx(r["Sync-D"], rel=1e-5)
     assert float(m.skipped) == 1 and float(m.n) == 1
+
+
+@pytest.mark.parametrize("width", [0.25, 0.3])
+def test_loader_reads_the_width_from_the_shapes(tmp_path, width):
+    # a narrower SyncNet in the syncnet_v2 key layout (e.g. trained on the synthetic benchmark); at 0.3 the
+    # rounded channel counts are not one ratio (64 -> 19, 192 -> 58), so each is read from its own conv
+    small = S(width=width)
+    g = torch.Generator().manual_seed(5)
+    state = {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in small.state_dict().items()}
+    path = tmp_path / "syncnet_w025.model"
+    torch.save(state, path)
+    m = load_syncnet(str(path))
+    assert m.netcnnaud[0].out_channels == round(64 * width) and m.netcnnlip[0].out_channels == round(96 * width)
+    for k, v in state.items():
+        assert torch.equal(m.state_dict()[k], v), k
+    sc = SyncScorer({"syncnet_v2": str(path)}, standin=False)
+    assert sc.backbone.startswith("custom:syncnet-w")  # never taken for the official file
+    assert SyncScorer({"syncnet_v2": str(path)}, standin=False,
+                      backbone_label="synthtalk:syncnet-w0.25").backbone == "synthtalk:syncnet-w0.25"
+
+
+def test_pluggable_face_boxes_and_deviations():
+    calls = []
+
+    def centre_box(frames):  # a detector of one's own: frames [T,H,W,3] -> boxes [T,4], NaN = no face
+        calls.append(frames.shape)
+        t, h, w = frames.shape[:3]
+        boxes = np.tile([w * 0.25, h * 0.2, w * 0.75, h * 0.8], (t, 1))
+        boxes[1] = np.nan
+        return boxes
+
+    sc = SyncScorer(weights_cfg={}, face_boxes=centre_box)
+    r = sc.score_video(_astronaut_video(T=12))
+    assert calls == [(12, 96, 96, 3)] and set(r) == {"Sync-C", "Sync-D", "sync_offset"}
+    assert sc.box_source == "centre_box" and any("centre_box" in d for d in sc.deviations)
+    by_name = SyncScorer(weights_cfg={}, face_boxes="metrics.landmarks.mediapipe_backend:detect_face_boxes")
+    assert by_name.box_source.endswith(":detect_face_boxes")
+    assert "mediapipe" in SyncScorer(weights_cfg={}).deviations[0]
+    with pytest.raises(ValueError, match="face_boxes"):
+        SyncScorer(weights_cfg={}, face_boxes="nonexistent.module:fn")
+    with pytest.raises(ValueError, match="min_trak"):
+        SyncScorer(weights_cfg={}, min_trak=3)

@@ -303,3 +303,33 @@ def test_a_single_test_video_prints_n1_not_a_zero_interval(tmp_path):
     assert r"$\pm$ 0.000" not in tex and "± 0.000" not in md and "**6.000** (n=1)" in md
     assert "| 6.000 (n=1)" in delta and "n=1, no interval" in delta
     assert pd.read_csv(out / "tsm_stride.csv").dropna(subset=["Sync-C.n"])["Sync-C.n"].tolist() == [1, 1]
+
+
+def test_deviations_and_synthtalk_backbones_are_daggered_with_a_caption(tmp_path):
+    # issue 17 item 6: a run with official weights but a protocol deviation (MediaPipe boxes for Sync), and a
+    # network the suite trained itself (synthtalk:), are both not comparable; an official, faithful one is
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    faithful = {**_s(6.0, 0.5), "deviations": [], "comparable_to_paper": True}
+    mediapipe = {**_s(5.0, 0.5), "deviations": ["face boxes from mediapipe over the whole clip"],
+                 "comparable_to_paper": False}
+    trained = {**_s(7.5, 0.25, "synthtalk:syncnet-w0.25"), "deviations": [], "comparable_to_paper": False}
+    _log(t, "tsm_stride", {"Loopy (Full)": {"Sync-C": faithful, "Sync-D": trained},
+                           "s = 1, r = 2": {"Sync-C": mediapipe, "Sync-D": trained}})
+    run = t.client.search_runs([t.experiment_id], "tags.`suite.variant` = 's = 1, r = 2'")[0]
+    assert run.data.tags["deviations.Sync-C"] == "face boxes from mediapipe over the whole clip"
+    assert run.data.tags["comparable.Sync-C"] == "false" and run.data.tags["comparable.Sync-D"] == "false"
+    build_reports(uri, "suite", tmp_path / "out")
+    tex = (tmp_path / "out" / "tsm_stride.tex").read_text()
+    row = {ln.split(" &")[0]: ln for ln in tex.splitlines() if " & " in ln}
+    ours_full = [ln for ln in tex.splitlines() if ln.startswith("Loopy (Full) &")][-1]  # ours come after the paper's
+    sync_c, sync_d = ours_full.split("&")[1:3]
+    assert r"$^\dagger$" not in sync_c and r"$^\dagger$" in sync_d
+    assert r"$^\dagger$" in row["s = 1, r = 2"].split("&")[1]
+    assert ("Not the paper's protocol, so not comparable with its numbers: Sync-C: face boxes from mediapipe over "
+            "the whole clip.") in tex
+    md = (tmp_path / "out" / "tsm_stride.md").read_text()
+    assert "† Not the paper's protocol" in md
+    csv = pd.read_csv(tmp_path / "out" / "tsm_stride.csv")
+    ours = csv[csv.block == "Ours"].set_index("method")
+    assert not ours.loc["s = 1, r = 2", "Sync-C.comparable"] and ours.loc["Loopy (Full)", "Sync-C.comparable"]
