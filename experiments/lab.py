@@ -76,7 +76,8 @@ def train_autoencoder(ae_cfg: dict, datamodule, out: Path, accelerator: str = "c
 
     train = _frames(datamodule, "train")
     test = _frames(datamodule, "test", stride=5)
-    module = AutoencoderModule(ae_cfg["vae"], lr=ae_cfg.get("lr", 1e-3), kl_weight=ae_cfg.get("kl_weight", 1e-6))
+    module = AutoencoderModule(ae_cfg["vae"], lr=ae_cfg.get("lr", 1e-3), kl_weight=ae_cfg.get("kl_weight", 1e-6),
+                               deterministic=ae_cfg.get("deterministic", True))
     loader = DataLoader(FrameDataset(train), batch_size=int(ae_cfg.get("batch_size", 32)), shuffle=True,
                         drop_last=len(train) >= int(ae_cfg.get("batch_size", 32)))
     trainer = pl.Trainer(accelerator=accelerator, devices=1, max_steps=int(ae_cfg["steps"]), logger=False,

@@ -22,6 +22,7 @@ import os
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -84,6 +85,22 @@ def _single_process(cfg: DictConfig) -> bool:
     return n == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
 
 
+@contextmanager
+def stage_batch_size(datamodule, batch_size: int | None):
+    """``model.stages[i].batch_size``: a stage's own batch size (per process), e.g. Loopy's image-level
+    stage 1 on larger batches than its 33-image clips of stage 2 at CPU scale; the data's otherwise."""
+    if batch_size is None or not hasattr(datamodule, "batch_size"):
+        yield
+        return
+    if int(batch_size) < 1:
+        raise ValueError(f"model.stages: batch_size must be >= 1, got {batch_size}")
+    before, datamodule.batch_size = datamodule.batch_size, int(batch_size)
+    try:
+        yield
+    finally:
+        datamodule.batch_size = before
+
+
 def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
     """Every stage in turn. A stage with an ``end.ckpt`` from an earlier call is skipped (its weights and
     random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``).
@@ -122,7 +139,8 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
             log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
                      f", resuming from {last}" if last.exists() else "")
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+            with stage_batch_size(datamodule, stage.get("batch_size")):
+                trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
             trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 
         shared = stage_cache.entry_folder(cache_root(datamodule, variant.cfg), variant.cfg, index) \

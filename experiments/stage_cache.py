@@ -58,8 +58,7 @@ def stage_signature(cfg: DictConfig, stage_index: int) -> dict | None:
         tree["model"].pop(k, None)
     for key in sorted(ignores or ()):
         _drop(tree, key)
-    return {"seed": int(cfg.seed), "stages": [{"name": s["name"], "max_steps": int(s["max_steps"])} for s in stages],
-            **tree}
+    return {"seed": int(cfg.seed), "stages": stages, **tree}  # each stage's name, steps, batch size
 
 
 def entry_folder(root: Path, cfg: DictConfig, stage_index: int) -> Path | None:

@@ -45,14 +45,15 @@ class AutoencoderModule(L.LightningModule):
         config: ``AutoencoderKL`` keyword arguments (widths, ``latent_channels``, block types).
         lr: AdamW learning rate.
         kl_weight: weight of the KL term (SD's VAE uses 1e-6).
+        deterministic: decode the posterior mean in training (True) or a sample of it (SD's VAE).
     """
 
-    def __init__(self, config: dict, lr: float = 1e-3, kl_weight: float = 1e-6):
+    def __init__(self, config: dict, lr: float = 1e-3, kl_weight: float = 1e-6, deterministic: bool = True):
         super().__init__()
         from diffusers import AutoencoderKL
 
         self.vae = AutoencoderKL(**dict(config))
-        self.lr, self.kl_weight = float(lr), float(kl_weight)
+        self.lr, self.kl_weight, self.deterministic = float(lr), float(kl_weight), bool(deterministic)
 
     @property
     def factor(self) -> int:
@@ -60,7 +61,9 @@ class AutoencoderModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         post = self.vae.encode(batch).latent_dist
-        rec = self.vae.decode(post.sample()).sample
+        # the posterior mean, as the denoisers encode with it (VAECodec): a sampled latent starts with unit
+        # noise (the encoder's initial log-variance is ~0) and a short schedule then learns only a blur
+        rec = self.vae.decode(post.mode() if self.deterministic else post.sample()).sample
         mse = F.mse_loss(rec, batch)
         loss = mse + self.kl_weight * post.kl().mean()
         self.log("train/loss_autoencoder", loss, prog_bar=True, batch_size=batch.shape[0])
