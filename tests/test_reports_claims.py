@@ -178,11 +178,32 @@ def test_paired_bootstrap_separates_what_the_intervals_cannot(tmp_path, store):
                                "p-conflict": "not separable"}
     assert "1 by the paired bootstrap alone" in text
     up = _section(text, "p-up")
-    # a - b = +0.05 on every pair: the bootstrap interval is the point 0.05, p = 0 (no resample reaches 0)
-    assert "0.05 [0.05, 0.05], p = 0, 20 pairs" in up and "| paired bootstrap |" in up
+    # a - b = +0.05 on every pair: the bootstrap interval is the point 0.05, and no resample reaches 0
+    assert "0.05 [0.05, 0.05], p < 0.001, 20 pairs" in up and "| paired bootstrap |" in up
     assert "apart by paired bootstrap" in up
     # two seeds pooled: the cell is the mean of the seed means with its t-interval over 2 seeds
     assert "(n=2)" in up
+
+
+def test_a_subset_metric_pairs_only_the_videos_of_its_subset(tmp_path, store):
+    """``open:SSIM`` (Loopy Table 3's open-set columns): the paired bootstrap reads the videos that the run's
+    ``eval.subsets.open`` regex selects. Here the subset's 5 videos x 2 seeds all favour Full by 0.05,
+    while the other 5 videos favour the ablation by as much."""
+    t = Tracker(store, "suite")
+    base = np.linspace(0.3, 0.9, 10)
+    swing = np.array([0.05] * 5 + [-0.05] * 5)
+    rows = {"Full": base + swing, "w/o X": base}
+    config = {"eval": {"subsets": {"open": "^v[0-4]$"}}}
+    _log_experiment(t, tmp_path, "exp_s", ["open:SSIM"], {
+        label: {"cells": {s: {"open:SSIM": (0.6 + d, 0.01)} for s, d in ((0, -0.05), (1, 0.06))},
+                "videos": {s: {"SSIM": v} for s in (0, 1)}, "config": config} for label, v in rows.items()},
+        seeds=(0, 1))
+    claims = _claims_file(tmp_path, [_pair("s", "exp_s", "Full", "w/o X", "open:SSIM")])
+    results = tmp_path / "R.md"
+    build_reports(store, "suite", tmp_path / "out", results=results, claims=claims)
+    text = results.read_text()
+    assert _verdicts(text) == {"s": "not separable"}  # equal cells (t-interval over 2 seeds: wide)
+    assert "0.05 [0.05, 0.05], p < 0.001, 10 pairs" in _section(text, "s")
 
 
 def test_monotone_claims(tmp_path, store):
@@ -216,7 +237,7 @@ def test_monotone_claims(tmp_path, store):
     assert re.search(r"\| 5 → 5\.5 → 6 → 6\.5 +\|", text) and "Sync-C rises with model.k (4 rows)" in text
     assert re.search(r"\| k = 3 +\| 3 +\| 6 \[5\.9, 6\.1\]", up)  # the key's value beside each row
     assert "Spearman's rank correlation of our means with the order of model.k: 1.00" in up
-    assert "apart against the paper's direction: k = 2 → k = 3" in _section(text, "m-kink")
+    assert "apart against the paper's direction: `k = 2` → `k = 3`" in _section(text, "m-kink")
 
 
 def test_results_file_is_left_alone_without_runs_of_any_claim(tmp_path, store):
@@ -253,7 +274,7 @@ def test_cli_writes_the_default_results_file_only_when_building_everything(tmp_p
     main(common)
     text = default.read_text()
     verdicts = _verdicts(text)
-    assert set(verdicts) == {c.id for c in load_claims()}
+    assert set(verdicts) == {c.id for c in load_claims()} and "the claims in `reports/claims.yaml`" in text
     assert verdicts["loopy-simple-baseline-sync-c"] == "reproduced"  # 6.0 [5.8, 6.2] above 5.0 [4.8, 5.2]
     assert verdicts["loopy-simple-baseline-fvd"] == "not run"       # the run did not score FVD-R
     assert sum(v == "not run" for v in verdicts.values()) == len(verdicts) - 1
