@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from experiments.tracking import SEED
+from experiments.tracking import DATA, SCALE, SEED
 from metrics.bootstrap import paired_bootstrap
 from metrics.evaluate import split_subset
 from reports.build import (
@@ -74,7 +74,7 @@ class ExperimentRuns:
             return "no tracked run"
         tags = self.parent.data.tags
         seeds = sorted({r.data.tags.get(SEED, "?") for runs in self.by_variant.values() for r in runs})
-        return (f"data {tags.get('suite.data', '?')}, scale {tags.get('suite.scale', '?')}, seeds "
+        return (f"data {tags.get(DATA, '?')}, scale {tags.get(SCALE, '?')}, seeds "
                 f"{', '.join(seeds) or '?'}; parent run `{self.parent.info.run_id[:8]}`")
 
 
@@ -249,7 +249,8 @@ def _claim_section(o: Outcome, reports_dir: Path, results_dir: Path) -> str:
         lines += [_md_table([_comparison_row(k) for k in o.comparisons]), ""]
     if o.comparisons and c.kind == "monotone":
         rho = spearman([o.cells[r].mean for r in c.rows])
-        lines += [f"Spearman's rank correlation of our means with the order of {c.key}: {rho:.2f} "
+        rho = "undefined (equal means)" if rho is None else f"{rho:.2f}"
+        lines += [f"Spearman's rank correlation of our means with the order of {c.key}: {rho} "
                   "(shown, not part of the verdict).", ""]
     lines += [f"**Verdict: {o.verdict}** ({o.why}).", "", _links(c.experiment, reports_dir, results_dir), ""]
     return "\n".join(lines)
@@ -325,6 +326,9 @@ def write_results(client: MlflowClient, exp_id: str, path: str | os.PathLike, re
     return _write_text(path, render(outcomes, Path(reports_dir), path, store, claims_path))
 
 
-def spearman(values: list[float]) -> float:
-    """Spearman's rank correlation of ``values`` with their position (the swept key's order)."""
+def spearman(values: list[float]) -> float | None:
+    """Spearman's rank correlation of ``values`` with their position (the swept key's order); None when
+    every value is the same (no ranking)."""
+    if len(set(values)) < 2:
+        return None
     return float(stats.spearmanr(range(len(values)), values).statistic)
