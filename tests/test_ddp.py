@@ -47,9 +47,12 @@ def test_runner_under_ddp_tracks_once_and_samples_on_every_rank(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     c = MlflowClient(f"sqlite:///{tmp_path}/mlruns.db")
     runs = c.search_runs([c.get_experiment_by_name("talking-portrait-suite").experiment_id])
-    got = sorted((x.data.tags["suite.kind"], x.data.tags.get("suite.variant", ""), x.info.status) for x in runs)
-    assert got == [("parent", "", "FINISHED"), ("variant", "Loopy (Full)", "FINISHED"),
-                   ("variant", "broken", "FAILED"), ("variant", "w/o TSM", "FINISHED")]
+    got = sorted((x.data.tags["suite.kind"], x.data.tags.get("suite.variant", x.data.tags.get("suite.control", "")),
+                  x.info.status) for x in runs)
+    controls = [("control", c, "FINISHED") for c in sorted(("ground_truth", "audio_shuffled", "reference_swapped",
+                                                             "reference_still"))]
+    assert got == [*controls, ("parent", "", "FINISHED"), ("variant", "Loopy (Full)", "FINISHED"),
+                   ("variant", "broken", "FAILED"), ("variant", "w/o TSM", "FINISHED")]  # each run once
     full = next(x for x in runs if x.data.tags.get("suite.variant") == "Loopy (Full)")
     assert full.data.metrics["test/SSIM.n"] == 3  # all three test items, two ranks writing
     (out,) = (tmp_path / "runs" / "toy_sweep").iterdir()
