@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,29 +198,17 @@ def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -
     return summary
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_result(result: EvalResult, out_dir) -> tuple[Path, Path]:
-    """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir``."""
+    """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir`` (mode as open() gives)."""
+    from datamodules.video_io import atomic_path
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv, js = out / "per_video.csv", out / "summary.json"
-    _atomic_write(csv, lambda p: result.per_video.to_csv(p, index=False))
-
-    def _json(p):
-        with open(p, "w") as f:
-            json.dump(result.summary, f, indent=2, default=lambda o: None if o is None else float(o))
-
-    _atomic_write(js, _json)
+    with atomic_path(csv) as tmp:
+        result.per_video.to_csv(tmp, index=False)
+    with atomic_path(js) as tmp, open(tmp, "w") as f:
+        json.dump(result.summary, f, indent=2, default=lambda o: None if o is None else float(o))
     return csv, js
 
 
