@@ -36,8 +36,8 @@ class ClipDataModule(pl.LightningDataModule):
 
     def __init__(self, clip: dict | None = None, image_size: int = 64, batch_size: int = 4, num_workers: int = 0,
                  cache_dir: str | None = None, samples_per_video: int | None = None, val_items: int = 4,
-                 max_test_items: int | None = None, test_seconds: float | None = None, name: str | None = None,
-                 audio_context_frames: int | None = None, cache_frames: bool = True):
+                 max_test_items: int | None = None, test_seconds: float | None = None,
+                 name: str | None = None, audio_context_frames: int | None = None, cache_frames: bool = True):
         super().__init__()
         self.cache_frames = bool(cache_frames)
         clip = dict(clip or {})
@@ -93,7 +93,8 @@ class ClipDataModule(pl.LightningDataModule):
 
     def test_items(self) -> TestItemDataset:
         gt_dir = Path(self.cache_dir) / "gt" if self.cache_dir else None
-        return TestItemDataset(self.records("test"), self.store, self.max_test_items, self.test_seconds, gt_dir)
+        return TestItemDataset(self.records("test"), self.store, self.max_test_items, self.test_seconds,
+                               gt_dir)
 
     def predict_dataloader(self) -> DataLoader:
         self.prepare_data()
@@ -193,7 +194,8 @@ class IndexedDataModule(ClipDataModule):
         ids = list(checked)
         given = self.given_split()
         if given is not None:
-            split, self.split_paths = {s: [i for i in given[0][s] if i in checked] for s in ("train", "test")}, given[1]
+            split = {s: [i for i in given[0][s] if i in checked] for s in ("train", "test")}
+            self.split_paths = given[1]
         else:
             groups = [checked[i].identity for i in ids] if self.split_by_identity else None
             split, self.split_paths = load_or_write_split(
@@ -209,21 +211,22 @@ class IndexedDataModule(ClipDataModule):
         self.prepare_data()
         if not any(self._index.values()):
             reasons = sorted({d["reason"].split(": ", 1)[-1] for d in self.report.dropped})
-            raise ValueError(f"data.root={self.root}: none of the {self.report.num_in} videos found is usable "
-                             f"({'; '.join(reasons[:3])}); every file and its reason is in {self.report_path}")
+            raise ValueError(f"data.root={self.root}: none of the {self.report.num_in} videos found is "
+                             f"usable ({'; '.join(reasons[:3])}); every file and its reason is in "
+                             f"{self.report_path}")
         return self._index[split]
 
     def test_items(self):
         if not self.records("test"):
             n = sum(len(v) for v in self._index.values())
-            head = (f"data.root={self.root}: the test split is empty ({n} usable videos, none in the test split "
-                    f"{self.split_paths['test']})")
+            head = (f"data.root={self.root}: the test split is empty ({n} usable videos, none in the test "
+                    f"split {self.split_paths['test']})")
             if self.given_split() is not None:
-                raise ValueError(f"{head}; the data set's own split files are used as is: add test video ids to "
-                                 f"that file (one a line), or move them away to draw a split by data.test_count / "
-                                 f"data.test_fraction")
-            raise ValueError(f"{head}; set data.test_count=1 (or a data.test_fraction large enough for {n} videos) "
-                             f"so that some videos go to the test split")
+                raise ValueError(f"{head}; the data set's own split files are used as is: add test video ids "
+                                 f"to that file (one a line), or move them away to draw a split by "
+                                 f"data.test_count / data.test_fraction")
+            raise ValueError(f"{head}; set data.test_count=1 (or a data.test_fraction large enough for {n} "
+                             f"videos) so that some videos go to the test split")
         return super().test_items()
 
 

@@ -50,7 +50,8 @@ def split_key(ids: list[str], seed: int, test_fraction: float | None = None, tes
     """10 hex digits naming a split by what it depends on (see the module docstring)."""
     what = {"root": str(Path(root).expanduser().resolve()) if root is not None else None,
             "ids": sorted(zip(ids, groups if groups is not None else ids, strict=True)),
-            "grouped": groups is not None, "seed": int(seed), "test_fraction": test_fraction, "test_count": test_count}
+            "grouped": groups is not None, "seed": int(seed), "test_fraction": test_fraction,
+            "test_count": test_count}
     return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
 
 

@@ -183,7 +183,8 @@ class SynthTalkDataModule(ClipDataModule):
         # the test clips are generated test_seconds long: nothing to cut
         super().__init__(clip, image_size, batch_size, num_workers,
                          str(self.gen.folder / "cache") if cache else None, samples_per_video, val_items,
-                         max_test_items, test_seconds=None, name=name, audio_context_frames=audio_context_frames)
+                         max_test_items, test_seconds=None, name=name,
+                         audio_context_frames=audio_context_frames)
         self.progress = progress
 
     @property

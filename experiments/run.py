@@ -23,15 +23,19 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
-from tqdm.auto import tqdm
 
-from experiments.resume import RunState, open_run_state
-from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
-from lightning_modules.build import build_model
+
+# Lightning, MLflow and the models are imported where they are used: `--cfg job`, `--help` and a refused
+# config answer in seconds instead of after half a minute of imports (issue 19, item 7; experiments.bench
+# part `startup` measures it)
+if TYPE_CHECKING:
+    from experiments.resume import RunState
+    from experiments.tracking import Tracker
 
 log = logging.getLogger("experiments.run")
 
@@ -217,6 +221,9 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_global_zero():
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
+    from lightning_modules.build import build_model
+
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
             "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
@@ -298,9 +305,36 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_") or "variant"
 
 
+def preflight(variants: list[Variant]) -> None:
+    """Before anything is created: every variant's ``data`` and ``model`` keys are parameters of their
+    classes, and a data set's root exists (``experiments/validate.py``)."""
+    from experiments.validate import check_constructor_keys, check_run_config
+
+    seen: set[str] = set()
+    for v in variants:  # the data first: it is the cheaper import and the likelier mistake
+        check_constructor_keys(v.cfg, "data")
+        data = OmegaConf.to_container(v.cfg.data, resolve=True)
+        key = json.dumps(data, sort_keys=True, default=str)
+        if key in seen or not (v.cfg.get("train", True) or v.cfg.get("sample", True)):
+            continue  # checked already, or this call reads no data
+        seen.add(key)
+        dm = hydra.utils.instantiate(v.cfg.data, _convert_="all")
+        if hasattr(dm, "check_root"):  # a recorded data set's folder must be there (SynthTalk is generated)
+            dm.check_root()
+    for v in variants:
+        check_run_config(v.cfg)
+
+
 def run(cfg: DictConfig) -> dict[str, dict]:
     """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
-    variants = expand(cfg)  # validates every override before anything is trained
+    variants = expand(cfg)  # validates every override (key and type) before anything is trained
+    preflight(variants)
+
+    from tqdm.auto import tqdm
+
+    from experiments.resume import open_run_state
+    from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
+
     if not is_global_zero():
         return _follow(cfg)
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
@@ -330,10 +364,17 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
                 if cfg.fail_fast:
                     raise
+            finally:
+                compare = tracker.link_children(parent_id, f"{cfg.experiment.name} ({cfg.scale.name})")
         failed = sorted(k for k, v in results.items() if "error" in v)
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
         state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
     log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
+    from experiments.tracking import ui_url
+
+    served = tracker.uri.startswith(("http://", "https://"))
+    serve = "" if served else f"`mlflow ui --backend-store-uri {tracker.uri}`, "
+    log.info("MLflow: compare the variants side by side: %sthen open %s", serve, ui_url(tracker.uri, compare))
     if cfg.build_reports:
         from reports.build import build_reports
 
@@ -357,6 +398,8 @@ def _follow(cfg: DictConfig) -> dict[str, dict]:
     rank 0's Hydra run folder; under torchrun or SLURM give every node the same ``paths.output_dir``."""
     from hydra.core.hydra_config import HydraConfig
 
+    from experiments.resume import open_run_state
+
     if HydraConfig.initialized() and not cfg.get("resume"):
         cfg, _ = _with_output_dir(cfg, Path(HydraConfig.get().run.dir))
     out_root, state, _ = open_run_state(cfg, writable=False)
@@ -379,22 +422,20 @@ def _command_line() -> str:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def main(cfg: DictConfig) -> None:
-    from experiments.resume import ResumeError
-    from experiments.tracking import TrackingUnavailable
-    from experiments.variants import VariantError
+    from experiments.cli import user_errors
+    from experiments.validate import check_command_line
 
     # Lightning has its own console handler; without this every line of it prints twice under Hydra
     logging.getLogger("lightning.pytorch").propagate = False
     logging.getLogger("lightning.fabric").propagate = False
-    try:
+    with user_errors("experiments.run", log):
+        check_command_line(cfg)
         results = run(cfg)
-    except (TrackingUnavailable, VariantError, ResumeError) as e:
-        log.error("%s", e)
-        sys.exit(2)
     if results and all("error" in v for v in results.values()):
         sys.exit(1)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    main()
+    from experiments.cli import run_hydra
+
+    run_hydra(main)

@@ -215,11 +215,17 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
     """Write .tex/.csv/.md/.png for each experiment (all of them by default); returns the paths."""
     from reports.plots import plot_table
 
-    client = MlflowClient(resolve_uri(tracking_uri))
+    uri = resolve_uri(tracking_uri)
+    db = uri.removeprefix("sqlite:///")
+    if uri.startswith("sqlite:///") and not Path(db).exists():  # MlflowClient would create an empty store
+        raise FileNotFoundError(f"no tracking store {db} (from {uri}); run `python -m experiments.run ...` "
+                                f"in this folder first, or give --tracking-uri / set MLFLOW_TRACKING_URI")
+    client = MlflowClient(uri)
     exp = client.get_experiment_by_name(mlflow_experiment)
     if exp is None:
-        raise SystemExit(f"no MLflow experiment {mlflow_experiment!r} at {resolve_uri(tracking_uri)}; "
-                         f"run `python -m experiments.run ...` first")
+        raise ValueError(f"no MLflow experiment {mlflow_experiment!r} at {resolve_uri(tracking_uri)}; "
+                         f"run `python -m experiments.run ...` first, or give --tracking-uri / "
+                         f"--mlflow-experiment")
     if experiments is None:
         parents = client.search_runs([exp.experiment_id], f"tags.`{KIND}` = 'parent'", max_results=5000)
         experiments = sorted({p.data.tags.get(EXPERIMENT) for p in parents if p.data.tags.get(EXPERIMENT)})
@@ -297,15 +303,20 @@ def write_report(out: Path, names: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0],
+                                 epilog="A bad argument prints one line and exits 2 "
+                                        "(--debug: the traceback).")
     ap.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
     ap.add_argument("--mlflow-experiment", default="talking-portrait-suite")
     ap.add_argument("--out", default="reports/out")
     ap.add_argument("--experiments", nargs="*", default=None, help="ablation/table names (default: all)")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     a = ap.parse_args(argv)
     for p in build_reports(a.tracking_uri, a.mlflow_experiment, a.out, a.experiments):
         print(p)
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    run_cli(main, "reports.build")

@@ -78,7 +78,8 @@ def test_evaluation_outputs_honour_the_umask(tmp_path, umask):
     from metrics.evaluate import EvalResult, write_result
 
     umask(0o002)
-    csv, js = write_result(EvalResult(pd.DataFrame({"video": ["a"], "status": ["ok"]}), {"n_videos": 1}), tmp_path)
+    result = EvalResult(pd.DataFrame({"video": ["a"], "status": ["ok"]}), {"n_videos": 1})
+    csv, js = write_result(result, tmp_path)
     assert mode(csv) == mode(js) == 0o664
 
 

@@ -112,4 +112,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    run_cli(main, "lightning_modules.mcdm.bench")
