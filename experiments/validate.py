@@ -87,8 +87,8 @@ def check_override_types(cfg: DictConfig, reference: DictConfig, keys: Iterable[
         expected = resolved(reference, key)
         problem = type_problem(expected, value)
         if problem:
-            raise ConfigError(f"{key}={_show(value)}: {problem}; give {key}=<{_kind(expected)}> on the command "
-                              f"line (`--cfg job` prints the composed config)")
+            raise ConfigError(f"{key}={_show(value)}: {problem}; give {key}=<{_kind(expected)}> on the "
+                              f"command line (`--cfg job` prints the composed config)")
 
 
 def _is_interpolation(cfg: DictConfig, key: str) -> bool:
@@ -144,10 +144,11 @@ def check_constructor_keys(cfg: DictConfig, group: str, ignore: Iterable[str] = 
         one = len(bad) == 1
         it = "it" if one else "them"
         keys = ", ".join(f"{group}.{k}" for k in bad)
+        what = "a parameter" if one else "parameters"
         raise ConfigError(
-            f"{keys}: not {'a parameter' if one else 'parameters'} of {target} ({group}={choice}); remove {it} "
-            f"from the command line or from the preset/ablation that sets {it}, or pick a {group} config that "
-            f"takes {it} (`--cfg job` shows where the keys come from)")
+            f"{keys}: not {what} of {target} ({group}={choice}); remove {it} from the command line "
+            f"or from the preset/ablation that sets {it}, or pick a {group} config that takes {it} "
+            f"(`--cfg job` shows where the keys come from)")
 
 
 def command_line_keys() -> list[str]:

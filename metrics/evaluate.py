@@ -235,10 +235,11 @@ def _parse_options(items) -> dict:
     return opts
 
 
-def skip_reasons(per_video: pd.DataFrame, top: int = 3) -> list[tuple[int, str]]:
+def skip_reasons(per_video: pd.DataFrame, top: int = 3, scorer: str | None = None) -> list[tuple[int, str]]:
     """The ``top`` most common reasons in the videos' ``status`` (``skipped: Sync: ...; Motion: ...``), as
     (count, example); reasons that differ only in their numbers (``face found in 0/50 frames``) count as
-    one."""
+    one. With ``scorer`` (a registry group, e.g. ``Sync``), only that scorer's reasons and unreadable
+    files."""
     counts: dict[str, list] = {}
     # a status joins one "<scorer>: <reason>" per scorer with "; ", and a reason may hold "; " itself
     heads = "|".join(re.escape(g) for g in ("unreadable", *registry.SCORERS))
@@ -246,6 +247,8 @@ def skip_reasons(per_video: pd.DataFrame, top: int = 3) -> list[tuple[int, str]]
         if not isinstance(status, str) or status == "ok":
             continue
         for part in re.split(rf"; (?=(?:{heads}): )", status.removeprefix("skipped: ")):
+            if scorer and not part.startswith((f"{scorer}: ", "unreadable: ")):
+                continue
             entry = counts.setdefault(re.sub(r"\d+", "#", part), [0, part])
             entry[0] += 1
     ranked = sorted(counts.values(), key=lambda e: -e[0])

@@ -41,6 +41,7 @@ from reports.tables import (
     Cell,
     Table,
     ordering_count,
+    paper_decimals,
     paper_rows,
     to_delta_markdown,
     to_frame,
@@ -129,6 +130,32 @@ def _per_video(client: MlflowClient, runs) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["video", "seed"])
 
 
+def empty_columns(client: MlflowClient, t: Table, runs) -> dict[str, str]:
+    """Why each metric of ``t`` without a value of ours is empty, from the per-video statuses of ``runs``
+    (``eval/per_video.csv``): e.g. ``"4 of 4 test videos skipped (Sync: face found in 0/50 frames ...)"``."""
+    from metrics.evaluate import skip_reasons, split_subset
+    from metrics.registry import group_of
+
+    empty = [m for m in t.metrics if not any(m in row for row in t.ours.values())]
+    if not empty:
+        return {}
+    videos = _per_video(client, runs)
+    out = {}
+    for m in empty:
+        try:
+            scorer = group_of(split_subset(m)[1])
+        except ValueError:
+            scorer = None
+        reasons = skip_reasons(videos, top=1, scorer=scorer) if scorer and len(videos) else []
+        if reasons:
+            n, example = reasons[0]
+            example = example if len(example) <= 90 else example[:87] + "..."
+            out[m] = f"every test video was skipped, {n} of {len(videos)} for: {example}"
+        else:
+            out[m] = "no run logged a value (see the runs' eval/summary.json)"
+    return out
+
+
 def mark_significant(client: MlflowClient, t: Table, by_variant: dict, n_boot: int = 2000) -> None:
     """Flag each cell whose per-video scores differ from the reference row's (paired bootstrap over the
     test videos x seeds both rows scored, 95%). Set metrics (FID, FVD, E-FID) have no per-video score."""
@@ -205,7 +232,12 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
     if ref in (None, "None", "null", ""):  # the full model: the variant that overrides nothing
         ref = next((lb for lb in order if by_variant[lb][0].data.tags.get(OVERRIDES) == "{}"), None)
     table = Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper, paper_label=paper_label,
-                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref)
+                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref,
+                  metric_decimals=paper_decimals(table_csv, columns, metrics, paper_scale))
+    table.empty = empty_columns(client, table, finished)
+    if table.empty:  # a column of dashes says why (e.g. Sync-C when no face was found)
+        why = "; ".join(f"{m}: {reason}" for m, reason in table.empty.items())
+        table.caption += f" Empty columns of ours: {why}."
     mark_significant(client, table, {lb: by_variant[lb] for lb in order})
     return table
 

@@ -541,7 +541,8 @@ def wrong_type_override(ctx):
     from experiments.variants import expand
 
     cfg = {"seed": 0, "model": {"tsm": {"stride": 4}},
-           "experiment": {"name": "tsm_stride", "variants": {"full": {}, "s = 1": {"model.tsm.stride": "one"}}}}
+           "experiment": {"name": "tsm_stride",
+                          "variants": {"full": {}, "s = 1": {"model.tsm.stride": "one"}}}}
     return expand(OmegaConf.create(cfg))
 
 
@@ -662,10 +663,13 @@ CASES = [
                                        "Nothing was trained"), id="runner/tracking-server-down"),
     pytest.param(unknown_override, raises(E.VariantError, "'s = 1'", r"model\.tsm\.strid", r"--cfg job"),
                  id="runner/unknown-override"),
-    pytest.param(wrong_type_override, raises(E.VariantError, "'s = 1'", r"model\.tsm\.stride", "expected an integer",
-                                             "fix the value"), id="runner/wrong-type-override"),
+    pytest.param(wrong_type_override,
+                 raises(E.VariantError, "'s = 1'", r"model\.tsm\.stride", "expected an integer",
+                        "fix the value"),
+                 id="runner/wrong-type-override"),
     pytest.param(key_the_data_module_does_not_take,
-                 raises(E.ConfigError, r"data\.test_secs", "not a parameter", "FolderDataModule", "remove it"),
+                 raises(E.ConfigError, r"data\.test_secs", "not a parameter", "FolderDataModule",
+                        "remove it"),
                  id="runner/key-the-data-module-does-not-take"),
 ]
 
