@@ -219,8 +219,8 @@ class IndexedDataModule(ClipDataModule):
     def test_items(self):
         if not self.records("test"):
             n = sum(len(v) for v in self._index.values())
-            head = (f"data.root={self.root}: the test split is empty ({n} usable videos, none in the test "
-                    f"split {self.split_paths['test']})")
+            head = (f"data.root={self.root}: the test split is empty ({n} usable video{'s' * (n != 1)}, none in "
+                    f"the test split {self.split_paths['test']})")
             if self.given_split() is not None:
                 raise ValueError(f"{head}; the data set's own split files are used as is: add test video ids "
                                  f"to that file (one a line), or move them away to draw a split by "
