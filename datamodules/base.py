@@ -216,18 +216,30 @@ class IndexedDataModule(ClipDataModule):
                              f"{self.report_path}")
         return self._index[split]
 
+    def check_split(self, split: str) -> None:
+        """Raise, saying what to set, when ``split`` (``train`` or ``test``) holds no video."""
+        if self.records(split):
+            return
+        n = sum(len(v) for v in self._index.values())
+        head = (f"data.root={self.root}: the {'training' if split == 'train' else 'test'} split is empty ({n} "
+                f"usable video{'s' * (n != 1)}, none in {self.split_paths[split]})")
+        if self.given_split() is not None:
+            raise ValueError(f"{head}; the data set's own split files are used as is: add video ids to that "
+                             f"file (one a line), or move them away to draw a split by data.test_count / "
+                             f"data.test_fraction")
+        if split == "train":
+            raise ValueError(f"{head}; lower data.test_count / data.test_fraction, or add videos: every usable "
+                             f"video went to the test split")
+        raise ValueError(f"{head}; set data.test_count=1 (or a data.test_fraction large enough for {n} "
+                         f"videos) so that some videos go to the test split")
+
     def test_items(self):
-        if not self.records("test"):
-            n = sum(len(v) for v in self._index.values())
-            head = (f"data.root={self.root}: the test split is empty ({n} usable video{'s' * (n != 1)}, none in "
-                    f"the test split {self.split_paths['test']})")
-            if self.given_split() is not None:
-                raise ValueError(f"{head}; the data set's own split files are used as is: add test video ids "
-                                 f"to that file (one a line), or move them away to draw a split by "
-                                 f"data.test_count / data.test_fraction")
-            raise ValueError(f"{head}; set data.test_count=1 (or a data.test_fraction large enough for {n} "
-                             f"videos) so that some videos go to the test split")
+        self.check_split("test")
         return super().test_items()
+
+    def train_dataset(self):
+        self.check_split("train")
+        return super().train_dataset()
 
 
 def root_key(root: Path) -> str:

@@ -201,12 +201,19 @@ def evaluate(variant: Variant, pred_dir: Path, gt_dir: Path, out_dir: Path):
     return result
 
 
+def data_key(cfg: DictConfig) -> str:
+    """The resolved data config as text: variants with the same one share a data module."""
+    return json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True, default=str)
+
+
 def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path,
-                trained: dict[str, tuple[Path, str]] | None = None, state: RunState | None = None) -> dict:
+                trained: dict[str, tuple[Path, str]] | None = None, state: RunState | None = None,
+                datamodules: dict | None = None) -> dict:
     """Train, sample and evaluate one variant. ``trained`` maps a :func:`training_signature` to the
     checkpoint and run name of a variant of this invocation that already trained those weights.
     ``state`` (``experiments/resume.py``) skips a variant an earlier call finished and reopens the
-    MLflow run of one it left unfinished."""
+    MLflow run of one it left unfinished. ``datamodules`` (:func:`preflight`'s, by :func:`data_key`)
+    are the data sets already indexed, reused instead of indexed again."""
     import lightning.pytorch as pl
 
     cfg = variant.cfg
@@ -236,7 +243,9 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         if tracker and not reopened:  # a reopened run keeps the params it logged first
             tracker.log_config(run_id, cfg)
         pl.seed_everything(variant.seed, workers=True)
-        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        datamodule = (datamodules or {}).get(data_key(cfg))
+        if datamodule is None:
+            datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         module = build_model(cfg.model)
         if cfg.sample:
             datamodule.predict_dataloader()  # an empty test split fails now, not after the training
@@ -305,30 +314,36 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_") or "variant"
 
 
-def preflight(variants: list[Variant]) -> None:
+def preflight(variants: list[Variant]) -> dict:
     """Before anything is created: every variant's ``data`` and ``model`` keys are parameters of their
-    classes, and a data set's root exists (``experiments/validate.py``)."""
+    classes (``experiments/validate.py``), and a recorded data set's root exists and, when the call
+    samples, gives a test split. Returns those data sets, indexed, by :func:`data_key`."""
     from experiments.validate import check_constructor_keys, check_run_config
 
+    indexed: dict = {}
     seen: set[str] = set()
     for v in variants:  # the data first: it is the cheaper import and the likelier mistake
         check_constructor_keys(v.cfg, "data")
-        data = OmegaConf.to_container(v.cfg.data, resolve=True)
-        key = json.dumps(data, sort_keys=True, default=str)
+        key = data_key(v.cfg)
         if key in seen or not (v.cfg.get("train", True) or v.cfg.get("sample", True)):
             continue  # checked already, or this call reads no data
         seen.add(key)
         dm = hydra.utils.instantiate(v.cfg.data, _convert_="all")
-        if hasattr(dm, "check_root"):  # a recorded data set's folder must be there (SynthTalk is generated)
+        if hasattr(dm, "check_root"):  # a recorded data set (SynthTalk is generated on first use)
             dm.check_root()
+            for split, used in (("train", v.cfg.get("train", True)), ("test", v.cfg.get("sample", True))):
+                if used:  # an empty split is refused now, not after an MLflow run exists
+                    dm.check_split(split)
+            indexed[key] = dm
     for v in variants:
         check_run_config(v.cfg)
+    return indexed
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
     """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
     variants = expand(cfg)  # validates every override (key and type) before anything is trained
-    preflight(variants)
+    datamodules = preflight(variants)
 
     from tqdm.auto import tqdm
 
@@ -336,7 +351,7 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
 
     if not is_global_zero():
-        return _follow(cfg)
+        return _follow(cfg, datamodules)
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
     out_root, state, resumed = open_run_state(cfg)
     if resumed:  # the variants write into the folder being resumed
@@ -358,7 +373,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         for variant in bar:
             bar.set_postfix_str(variant.run_name)
             try:
-                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state)
+                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state,
+                                                        datamodules)
             except Exception as e:  # one broken variant must not take the others down
                 log.error("variant %r failed: %s", variant.run_name, e)
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
@@ -392,7 +408,7 @@ def _with_output_dir(cfg: DictConfig, out_root: Path) -> tuple[DictConfig, list[
     return cfg, expand(cfg)
 
 
-def _follow(cfg: DictConfig) -> dict[str, dict]:
+def _follow(cfg: DictConfig, datamodules: dict | None = None) -> dict[str, dict]:
     """A DDP rank other than 0: train and sample every variant in step with rank 0 (same folder, same
     skips), without tracking, scoring or reports. Lightning's launcher hands its child processes
     rank 0's Hydra run folder; under torchrun or SLURM give every node the same ``paths.output_dir``."""
@@ -408,7 +424,7 @@ def _follow(cfg: DictConfig) -> dict[str, dict]:
     for variant in variants:
         variant.cfg.evaluate = False
         try:
-            run_variant(variant, None, None, out_root, trained, state)
+            run_variant(variant, None, None, out_root, trained, state, datamodules)
         except Exception as e:  # rank 0 meets the same error and records it; stay in step for the next variant
             log.error("variant %r failed on this rank: %s", variant.run_name, e)
             if cfg.fail_fast:

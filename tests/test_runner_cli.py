@@ -78,3 +78,17 @@ def test_debug_and_hydra_full_error_show_the_traceback(tmp_path):
 def test_unknown_ablation_exits_2(tmp_path):
     r = _run("ablation=tsm_strid", cwd=tmp_path)
     assert r.returncode == 2 and "tsm_stride" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_empty_test_split_is_refused_before_any_run_with_advice_that_works(tmp_path):
+    """Issue 19, item 2: a folder whose seeded split leaves no test video (0.1 x 1 rounds to 0)."""
+    import numpy as np
+
+    from datamodules.video_io import write_video
+
+    root = tmp_path / "videos"
+    tone = (0.3 * np.sin(np.arange(3200) / 7)).astype(np.float32)
+    write_video(root / "spk0" / "clip.mp4", np.zeros((5, 16, 16, 3), np.uint8), 25.0, tone)
+    r = _run("data=folder", f"data.root={root}", "model=toy", cwd=tmp_path)
+    _one_line_error(r, "test split is empty", "set data.test_count=1")
+    assert not (tmp_path / "mlruns.db").exists()  # (following the advice: tests/test_data_split_cache.py)
