@@ -231,7 +231,7 @@ class IndexedDataModule(ClipDataModule):
             raise ValueError(f"{head}; lower data.test_count / data.test_fraction, or add videos: every usable "
                              f"video went to the test split")
         raise ValueError(f"{head}; set data.test_count=1 (or a data.test_fraction large enough for {n} "
-                         f"videos) so that some videos go to the test split")
+                         f"video{'s' * (n != 1)}) so that some videos go to the test split")
 
     def test_items(self):
         self.check_split("test")
