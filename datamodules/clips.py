@@ -171,6 +171,26 @@ def load_keypoints(path: str | None, n: int) -> np.ndarray | None:
     return np.asarray(arr[:n], np.float32)
 
 
+def source_digest(rec: VideoRecord) -> str:
+    """8 hex digits naming everything a decoded copy of ``rec`` depends on: the file (path, size,
+    modification time), its separate audio track, the cut and the crop. Caches are named by it, so a
+    re-downloaded file, another data root with the same video ids or a changed annotation never reads
+    a stale copy."""
+
+    def stamp(path: str | None) -> tuple:
+        if not path:
+            return ()
+        try:
+            st = os.stat(path)
+        except OSError:
+            return (str(path),)
+        return str(path), st.st_size, st.st_mtime_ns
+
+    key = (stamp(rec.path), stamp(rec.audio_path), rec.start_s, rec.end_s, rec.bbox, rec.bbox_normalized,
+           rec.bbox_ref_height)
+    return hashlib.sha1(repr(key).encode()).hexdigest()[:8]
+
+
 class FrameStore:
     """Decode each video once per process and keep it in memory (LRU by bytes).
 
@@ -186,9 +206,7 @@ class FrameStore:
         self._bytes = 0
 
     def _files(self, rec: VideoRecord) -> tuple[Path, Path]:
-        # the cut and crop are part of the key: a changed annotation never reads a stale cache
-        how = hashlib.sha1(repr((rec.path, rec.start_s, rec.end_s, rec.bbox, rec.bbox_ref_height)).encode()).hexdigest()
-        stem = f"{rec.dataset}_{rec.video_id}_{self.image_size}_{how[:8]}".replace(os.sep, "_")
+        stem = f"{rec.dataset}_{rec.video_id}_{self.image_size}_{source_digest(rec)}".replace(os.sep, "_")
         return self.cache_dir / f"{stem}.frames.npy", self.cache_dir / f"{stem}.audio.npy"
 
     def get(self, rec: VideoRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -353,7 +371,8 @@ class TestItemDataset(Dataset):
             return str(rec.path)
         from datamodules.video_io import write_video
 
-        out = self.gt_dir / f"{rec.dataset}_{rec.video_id}_{frames.shape[1]}_{len(frames)}.mp4"
+        name = f"{rec.dataset}_{rec.video_id}_{frames.shape[1]}_{len(frames)}_{source_digest(rec)}.mp4"
+        out = self.gt_dir / name.replace(os.sep, "_")
         if not out.exists():
             write_video(out, np.asarray(frames), FPS, audio, SAMPLE_RATE, crf=12)
         return str(out)

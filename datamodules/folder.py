@@ -4,15 +4,15 @@ Every ``*.mp4`` (also ``.mov``, ``.mkv``, ``.avi``) with an audio stream under `
 clip; a sub-folder names the identity (``root/<identity>/<clip>.mp4``), a file directly
 under ``root`` is its own identity. A ``<clip>.wav`` beside a video replaces its audio
 track. Split files ``root/splits/{train,test}.txt`` (video ids, i.e. paths relative to
-root without extension) are used when present; otherwise a seeded split is written.
+root without extension) are used as is when present; otherwise a seeded split is written.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datamodules.base import IndexedDataModule
 from datamodules.clips import VideoRecord
-from datamodules.splits import split_files
-from datamodules.video_io import atomic_path
 
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi")
 
@@ -26,17 +26,15 @@ class FolderDataModule(IndexedDataModule):
               "  <root>/<clip>.mp4              (identity = clip)\n"
               "  <root>/splits/{train,test}.txt (optional: video ids, one a line)")
 
-    def __init__(self, root: str, **kw):
-        super().__init__(root, **kw)
+    def given_split(self) -> tuple[dict[str, list[str]], dict[str, Path]] | None:
+        """``<root>/splits/{train,test}.txt`` when the data set ships them: used as is, read from the root
+        (never copied into a cache, where another root's copy could stand in for them)."""
         own = self.root / "splits"
-        if (own / "train.txt").exists() and (own / "test.txt").exists():
-            # the data set ships its split: use it as is (copied under our split name)
-            files = split_files(self.split_dir, self.split_name)
-            self.split_dir.mkdir(parents=True, exist_ok=True)
-            for s, p in files.items():
-                if not p.exists():
-                    with atomic_path(p) as tmp:
-                        tmp.write_text((own / f"{s}.txt").read_text())
+        files = {s: own / f"{s}.txt" for s in ("train", "test")}
+        if not all(p.exists() for p in files.values()):
+            return None
+        # ids as scan() names them: "alice/clip1" and "alice__clip1" are the same video
+        return {s: [i.replace("/", "__") for i in p.read_text().split()] for s, p in files.items()}, files
 
     def scan(self, report) -> list[VideoRecord]:
         out = []

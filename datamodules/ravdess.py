@@ -70,8 +70,14 @@ class RAVDESSDataModule(IndexedDataModule):
                 report.num_in += 1
                 report.drop(str(p), f"actor {meta['actor']:02d} in the name but folder {p.parent.name}", "annotation")
                 continue
-            if meta["modality"] not in self.modalities or meta["vocal_channel"] not in self.vocal_channels:
-                continue  # a selection, not a fault: not counted as dropped
+            if meta["modality"] not in self.modalities:  # a selection, not a fault: counted, not warned about
+                report.num_in += 1
+                report.exclude(str(p), f"{meta['modality']} (data.modalities={self.modalities})")
+                continue
+            if meta["vocal_channel"] not in self.vocal_channels:
+                report.num_in += 1
+                report.exclude(str(p), f"{meta['vocal_channel']} (data.vocal_channels={self.vocal_channels})")
+                continue
             out.append(VideoRecord(video_id=p.stem, path=str(p), dataset=self.name, identity=f"actor{meta['actor']:02d}",
                                    meta=meta))
         return out

@@ -14,12 +14,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DataReport:
-    """Counts of inputs and outputs, and each dropped item with its reason (and the step that dropped it)."""
+    """Counts of inputs and outputs, and each dropped item with its reason (and the step that dropped it).
+
+    ``excluded`` items are left out by the configured selection (e.g. RAVDESS's video-only and song
+    files under ``data.modalities=[full-AV]``, ``data.vocal_channels=[speech]``), not for a fault: they
+    are counted and listed with their reason, without a warning each. ``num_in`` counts every item
+    seen: ``num_in = num_out + len(dropped) + len(excluded)`` for an index.
+    """
 
     dataset: str
     num_in: int = 0
     kept: list[str] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
 
     def keep(self, item: str) -> None:
         self.kept.append(item)
@@ -27,6 +34,15 @@ class DataReport:
     def drop(self, item: str, reason: str, step: str = "index") -> None:
         self.dropped.append({"item": str(item), "step": step, "reason": reason})
         log.warning("%s: dropped %s (%s: %s)", self.dataset, item, step, reason)
+
+    def exclude(self, item: str, reason: str, step: str = "selection") -> None:
+        self.excluded.append({"item": str(item), "step": step, "reason": reason})
+
+    def excluded_by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.excluded:
+            out[d["reason"]] = out.get(d["reason"], 0) + 1
+        return out
 
     @property
     def num_out(self) -> int:
@@ -40,11 +56,16 @@ class DataReport:
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "num_in": self.num_in, "num_out": self.num_out,
-                "dropped_by_step": self.reasons(), "dropped": self.dropped, "kept": self.kept}
+                "dropped_by_step": self.reasons(), "excluded_by_reason": self.excluded_by_reason(),
+                "dropped": self.dropped, "excluded": self.excluded, "kept": self.kept}
 
     def write(self, path: str | Path) -> Path:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        if self.excluded:
+            log.info("%s: %d of %d files left out by the selection (%s); listed in %s", self.dataset,
+                     len(self.excluded), self.num_in,
+                     ", ".join(f"{n} {why}" for why, n in self.excluded_by_reason().items()), path)
         return Path(path)
 
 

@@ -322,13 +322,17 @@ def main(argv: list[str] | None = None) -> int:
                progress=not a.no_progress)
     except FileNotFoundError as err:
         e.error(str(err))  # exits 2 with the usage line
-    except (DiskFullError, FileExistsError, ValueError, RuntimeError) as err:  # RuntimeError: a worker's failure
-        print(f"error: export to {a.out} failed: {err}" if isinstance(err, RuntimeError) else f"error: {err}",
-              file=sys.stderr)
+    except (DiskFullError, FileExistsError, ValueError) as err:  # the user's to fix: one line, status 2
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # a writer process failed
+        print(f"error: export to {a.out} failed: {err}", file=sys.stderr)
         return 1
     print(f"wrote {a.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.cli import run_cli
+
+    sys.exit(run_cli(main, "datamodules.shards"))

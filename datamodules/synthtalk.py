@@ -180,9 +180,11 @@ class SynthTalkDataModule(ClipDataModule):
                  progress: bool = True, test_batch_size: int = 1):
         self.gen = SynthTalk(root, seed, image_size, num_identities, clips_per_identity, seconds_per_clip,
                              test_identities, test_clips_per_identity, test_seconds, lip_latency_frames, crf=crf)
+        # the test clips are generated test_seconds long: nothing to cut
         super().__init__(clip, image_size, batch_size, num_workers,
                          str(self.gen.folder / "cache") if cache else None, samples_per_video, val_items,
-                         max_test_items, None, name, audio_context_frames, test_batch_size=test_batch_size)
+                         max_test_items, test_seconds=None, name=name,
+                         audio_context_frames=audio_context_frames, test_batch_size=test_batch_size)
         self.progress = progress
 
     @property

@@ -9,7 +9,8 @@ crash never leaves a half-written video behind a valid name.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,7 +73,10 @@ class Video:
 class atomic_path:
     """Context manager yielding a temporary path next to ``path``; renamed on success.
 
-    The suffix is kept so FFmpeg picks the right muxer from the extension.
+    The suffix is kept so FFmpeg picks the right muxer from the extension. The temporary file gets
+    the mode a plain ``open(path, "w")`` would give the result: 0o666 less the umask for a new file,
+    the old file's mode when one is replaced (``tempfile.mkstemp`` would make every output 0o600,
+    unreadable to the group that shares the results).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -80,9 +84,23 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        try:
+            keep = stat.S_IMODE(self.path.stat().st_mode)
+        except FileNotFoundError:
+            keep = None
+        while True:
+            tmp = self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}{self.path.suffix}"
+            try:  # the kernel applies the umask to 0o666, exactly as for open()
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            break
+        try:
+            if keep is not None:
+                os.fchmod(fd, keep)
+        finally:
+            os.close(fd)
+        self.tmp = tmp
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):

@@ -8,6 +8,9 @@ Parts:
 - ``metrics``: videos/s of each metric;
 - ``frechet``: seconds per bootstrap resample of a set metric (FID, FVD, E-FID) on 2048-d features,
   and the cost of a 100-resample interval (``bench.frechet``).
+- ``startup``: seconds from the shell to the answer of two config-only commands, each in a fresh
+  interpreter: ``python -m experiments.run ablation=tsm_stride --cfg job`` and an unknown ablation's
+  error (median of ``bench.startup_repeats`` calls, with their exit status).
 
 Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the machine it ran on.
 """
@@ -19,21 +22,25 @@ import platform
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("experiments.bench")
 
 
 def machine() -> str:
+    import torch
+
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def peak_memory_mb() -> float:
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -41,6 +48,8 @@ def peak_memory_mb() -> float:
 
 def _sync() -> None:
     """Wait for queued GPU work, so that wall-clock timings cover it."""
+    import torch
+
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
@@ -110,6 +119,8 @@ def measure_generation(module, dm, items: int, denoiser: str | None = None) -> d
     duration) and, with ``denoiser`` (the attribute of the denoising network, e.g. ``dual_unet``),
     the mean wall time of its forward calls, i.e. seconds per denoising step with every guidance
     branch the module batches into that call (Loopy Table 5's measure)."""
+    import torch
+
     calls: list[float] = []
     hooks = []
     if denoiser:
@@ -179,20 +190,62 @@ def bench_frechet(cfg: DictConfig) -> dict:
     return frechet_interval_cost(**OmegaConf.to_container(cfg.bench.frechet, resolve=True))
 
 
+def bench_startup(cfg: DictConfig) -> dict:
+    """Wall seconds from the shell to the answer of config-only commands (issue 19, item 7: they took
+    28-30 s while Lightning, MLflow and the models were imported up front). Each call is a fresh
+    interpreter in an empty folder, as a user's first command is."""
+    import os
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    repo = Path(__file__).resolve().parents[1]
+    commands = {"cfg_job": ["ablation=tsm_stride", "--cfg", "job"],
+                "unknown_ablation": ["ablation=tsm_strid"]}
+    path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    out: dict[str, object] = {}
+    repeats = int(cfg.bench.get("startup_repeats", 3))
+    for name, args in commands.items():
+        times, codes = [], set()
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as cwd:
+                t0 = time.perf_counter()
+                r = subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=cwd, env=env,
+                                   capture_output=True, text=True, timeout=600)
+                times.append(time.perf_counter() - t0)
+                codes.add(r.returncode)
+        out[f"{name}_s"] = statistics.median(times)
+        out[f"{name}_max_s"] = max(times)
+        out[f"{name}_exit"] = ",".join(str(c) for c in sorted(codes))
+    return out
+
+
 PARTS = {"train": lambda c: bench_train(c, int(c.bench.train_steps)),
          "sample": lambda c: bench_sample(c, int(c.bench.sample_items)),
-         "data": bench_data, "metrics": bench_metrics, "frechet": bench_frechet}
+         "data": bench_data, "metrics": bench_metrics, "frechet": bench_frechet, "startup": bench_startup}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="bench")
 def main(cfg: DictConfig) -> dict:
+    from experiments.cli import user_errors
+
+    with user_errors("experiments.bench", log):
+        return _bench(cfg)
+
+
+def _bench(cfg: DictConfig) -> dict:
     from rich.console import Console
     from rich.table import Table
 
+    from experiments.validate import ConfigError
+
+    unknown = [p for p in cfg.bench.parts if p not in PARTS]
+    if unknown:
+        raise ConfigError(f"bench.parts: unknown part(s) {unknown}; choose from {sorted(PARTS)}")
     results: dict[str, object] = {"machine": machine(), "model": cfg.model.get("name"), "scale": cfg.scale.name}
     for part in cfg.bench.parts:
-        if part not in PARTS:
-            raise SystemExit(f"bench.parts: unknown part {part!r}; choose from {sorted(PARTS)}")
         log.info("benchmark: %s", part)
         for k, v in PARTS[part](cfg).items():
             results[f"{part}.{k}" if not k.startswith(part) else k] = v
@@ -218,4 +271,6 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_hydra
+
+    run_hydra(main)

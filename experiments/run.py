@@ -24,15 +24,19 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
-from tqdm.auto import tqdm
 
-from experiments.resume import RunState, open_run_state
-from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT, Tracker
 from experiments.variants import Variant, expand
-from lightning_modules.build import build_model
+
+# Lightning, MLflow and the models are imported where they are used: `--cfg job`, `--help` and a refused
+# config answer in seconds instead of after half a minute of imports (issue 19, item 7; experiments.bench
+# part `startup` measures it)
+if TYPE_CHECKING:
+    from experiments.resume import RunState
+    from experiments.tracking import Tracker
 
 log = logging.getLogger("experiments.run")
 
@@ -144,10 +148,12 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 
         shared = stage_cache.entry_folder(cache_root(datamodule, variant.cfg), variant.cfg, index) \
-            if _single_process(variant.cfg) else None
+            if variant.cfg.get("share_stages", True) and _single_process(variant.cfg) else None
         if shared is None:
             fit()
             continue
+        if hasattr(datamodule, "prepare_data"):  # the data (e.g. SynthTalk, generated on first use) before its cache
+            datamodule.prepare_data()
         trained_here = []
 
         def build(tmp, fit=fit, name=name, trained_here=trained_here, index=index):
@@ -260,8 +266,11 @@ def evaluate(cfg: DictConfig, seed: int, pred_dir: Path, gt_dir: Path, out_dir: 
 def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Path, state: RunState) -> None:
     """Score the control rows of ``eval.controls`` (``experiments/controls.py``) once per call: the ground
     truth, and the ground truth broken in one way each, as MLflow runs beside the variants."""
+    from tqdm.auto import tqdm
+
     from experiments import controls
     from experiments.lab import prepare_variant
+    from experiments.tracking import DATA, EXPERIMENT, KIND, SCALE
 
     names = controls.validate(cfg.eval.get("controls"))
     todo = [n for n in names if state.variant(f"control:{n}").get("status") != "finished"]
@@ -288,12 +297,19 @@ def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Pa
         state.update_variant(f"control:{name}", run_id=run_id, status="finished")
 
 
+def data_key(cfg: DictConfig) -> str:
+    """The resolved data config as text: variants with the same one share a data module."""
+    return json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True, default=str)
+
+
 def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None, out_root: Path,
-                trained: dict[str, tuple[Path, str]] | None = None, state: RunState | None = None) -> dict:
+                trained: dict[str, tuple[Path, str]] | None = None, state: RunState | None = None,
+                datamodules: dict | None = None) -> dict:
     """Train, sample and evaluate one variant. ``trained`` maps a :func:`training_signature` to the
     checkpoint and run name of a variant of this invocation that already trained those weights.
     ``state`` (``experiments/resume.py``) skips a variant an earlier call finished and reopens the
-    MLflow run of one it left unfinished."""
+    MLflow run of one it left unfinished. ``datamodules`` (:func:`preflight`'s, by :func:`data_key`)
+    are the data sets already indexed, reused instead of indexed again."""
     import lightning.pytorch as pl
 
     cfg = variant.cfg
@@ -306,6 +322,9 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         summary = out_dir / "eval" / "summary.json"
         return json.loads(summary.read_text()) if summary.exists() else {}
     out_dir.mkdir(parents=True, exist_ok=True)
+    from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
+    from lightning_modules.build import build_model
+
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
             "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
@@ -317,7 +336,9 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
     try:
         from experiments.lab import prepare_variant
 
-        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        datamodule = (datamodules or {}).get(data_key(cfg))
+        if datamodule is None:
+            datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         cfg = prepare_variant(cfg, datamodule)  # what is trained once (the data set's autoencoder), cached
         if is_global_zero():
             (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -398,11 +419,44 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_") or "variant"
 
 
+def preflight(variants: list[Variant]) -> dict:
+    """Before anything is created: every variant's ``data`` and ``model`` keys are parameters of their
+    classes (``experiments/validate.py``), and a recorded data set's root exists and, when the call
+    samples, gives a test split. Returns those data sets, indexed, by :func:`data_key`."""
+    from experiments.validate import check_constructor_keys, check_run_config
+
+    indexed: dict = {}
+    seen: set[str] = set()
+    for v in variants:  # the data first: it is the cheaper import and the likelier mistake
+        check_constructor_keys(v.cfg, "data")
+        key = data_key(v.cfg)
+        if key in seen or not (v.cfg.get("train", True) or v.cfg.get("sample", True)):
+            continue  # checked already, or this call reads no data
+        seen.add(key)
+        dm = hydra.utils.instantiate(v.cfg.data, _convert_="all")
+        if hasattr(dm, "check_root"):  # a recorded data set (SynthTalk is generated on first use)
+            dm.check_root()
+            for split, used in (("train", v.cfg.get("train", True)), ("test", v.cfg.get("sample", True))):
+                if used:  # an empty split is refused now, not after an MLflow run exists
+                    dm.check_split(split)
+            indexed[key] = dm
+    for v in variants:
+        check_run_config(v.cfg)
+    return indexed
+
+
 def run(cfg: DictConfig) -> dict[str, dict]:
     """Run every variant of ``cfg``; returns {run name: summary or {'error': text}}."""
-    variants = expand(cfg)  # validates every override before anything is trained
+    variants = expand(cfg)  # validates every override (key and type) before anything is trained
+    datamodules = preflight(variants)
+
+    from tqdm.auto import tqdm
+
+    from experiments.resume import open_run_state
+    from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
+
     if not is_global_zero():
-        return _follow(cfg)
+        return _follow(cfg, datamodules)
     tracker = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
     out_root, state, resumed = open_run_state(cfg)
     if resumed:  # the variants write into the folder being resumed
@@ -424,12 +478,15 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         for variant in bar:
             bar.set_postfix_str(variant.run_name)
             try:
-                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state)
+                results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state,
+                                                        datamodules)
             except Exception as e:  # one broken variant must not take the others down
                 log.error("variant %r failed: %s", variant.run_name, e)
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
                 if cfg.fail_fast:
                     raise
+            finally:
+                compare = tracker.link_children(parent_id, f"{cfg.experiment.name} ({cfg.scale.name})")
         if cfg.sample and cfg.evaluate and cfg.eval.get("controls") and cfg.experiment.get("measure") != "speed":
             try:
                 run_controls(cfg, tracker, parent_id, out_root, state)
@@ -438,10 +495,16 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                 results["controls"] = {"error": f"{type(e).__name__}: {e}"}
                 if cfg.fail_fast:
                     raise
+        compare = tracker.link_children(parent_id, f"{cfg.experiment.name} ({cfg.scale.name})")
         failed = sorted(k for k, v in results.items() if "error" in v)
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
         state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
     log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
+    from experiments.tracking import ui_url
+
+    served = tracker.uri.startswith(("http://", "https://"))
+    serve = "" if served else f"`mlflow ui --backend-store-uri {tracker.uri}`, "
+    log.info("MLflow: compare the variants side by side: %sthen open %s", serve, ui_url(tracker.uri, compare))
     if cfg.build_reports:
         from reports.build import build_reports
 
@@ -461,11 +524,13 @@ def _with_output_dir(cfg: DictConfig, out_root: Path) -> tuple[DictConfig, list[
     return cfg, expand(cfg)
 
 
-def _follow(cfg: DictConfig) -> dict[str, dict]:
+def _follow(cfg: DictConfig, datamodules: dict | None = None) -> dict[str, dict]:
     """A DDP rank other than 0: train and sample every variant in step with rank 0 (same folder, same
     skips), without tracking, scoring or reports. Lightning's launcher hands its child processes
     rank 0's Hydra run folder; under torchrun or SLURM give every node the same ``paths.output_dir``."""
     from hydra.core.hydra_config import HydraConfig
+
+    from experiments.resume import open_run_state
 
     if HydraConfig.initialized() and not cfg.get("resume"):
         cfg, _ = _with_output_dir(cfg, Path(HydraConfig.get().run.dir))
@@ -475,7 +540,7 @@ def _follow(cfg: DictConfig) -> dict[str, dict]:
     for variant in variants:
         variant.cfg.evaluate = False
         try:
-            run_variant(variant, None, None, out_root, trained, state)
+            run_variant(variant, None, None, out_root, trained, state, datamodules)
         except Exception as e:  # rank 0 meets the same error and records it; stay in step for the next variant
             log.error("variant %r failed on this rank: %s", variant.run_name, e)
             if cfg.fail_fast:
@@ -489,22 +554,20 @@ def _command_line() -> str:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def main(cfg: DictConfig) -> None:
-    from experiments.resume import ResumeError
-    from experiments.tracking import TrackingUnavailable
-    from experiments.variants import VariantError
+    from experiments.cli import user_errors
+    from experiments.validate import check_command_line
 
     # Lightning has its own console handler; without this every line of it prints twice under Hydra
     logging.getLogger("lightning.pytorch").propagate = False
     logging.getLogger("lightning.fabric").propagate = False
-    try:
+    with user_errors("experiments.run", log):
+        check_command_line(cfg)
         results = run(cfg)
-    except (TrackingUnavailable, VariantError, ResumeError) as e:
-        log.error("%s", e)
-        sys.exit(2)
     if results and all("error" in v for v in results.values()):
         sys.exit(1)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    main()
+    from experiments.cli import run_hydra
+
+    run_hydra(main)

@@ -11,17 +11,15 @@ Any audio length works: the model generates clip after clip; the audio is muxed 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from datamodules.video_io import VideoReadError, read_audio, write_video
-from experiments.prediction_writer import to_uint8_frames
-from lightning_modules.build import build_model
+if TYPE_CHECKING:  # torch, PyAV and the models load when a video is made, not for --help or a bad argument
+    import numpy as np
+    import torch
 
 log = logging.getLogger("experiments.sample")
 
@@ -33,6 +31,8 @@ def load_portrait(path: str | Path, size: int) -> torch.Tensor:
     white); an image smaller than ``size`` is upscaled with a warning; one over PIL's
     decompression-bomb limit raises ValueError naming the file.
     """
+    import numpy as np
+    import torch
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
@@ -67,6 +67,9 @@ def load_portrait(path: str | Path, size: int) -> torch.Tensor:
 
 
 def make_item(reference: torch.Tensor, audio: np.ndarray, fps: float, name: str) -> dict:
+    import numpy as np
+    import torch
+
     n = int(len(audio) / 16000 * fps)
     if n < 1:
         raise ValueError(f"audio is {len(audio) / 16000:.3f} s long: too short for one frame at {fps} fps")
@@ -87,6 +90,12 @@ def load_config(cfg: DictConfig) -> DictConfig:
 def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, audio: str | Path,
                  out: str | Path, fps: float = 25.0, device: str = "cpu") -> Path:
     """Generate ``out`` (mp4 with the audio muxed in) from a portrait and a speech file."""
+    import torch
+
+    from datamodules.video_io import read_audio, write_video
+    from experiments.prediction_writer import to_uint8_frames
+    from lightning_modules.build import build_model
+
     portrait = load_portrait(reference, int(run_cfg.scale.image_size))
     wav = read_audio(audio, 16000)
     module = build_model(run_cfg.model)
@@ -107,16 +116,16 @@ def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, a
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    if not cfg.ckpt or not Path(cfg.ckpt).exists():
-        log.error("checkpoint %r not found; give ckpt=PATH (experiments.run writes last.ckpt in each variant folder)",
-                  cfg.ckpt)
-        sys.exit(2)
-    try:
+    from experiments.cli import user_errors
+
+    with user_errors("experiments.sample", log):
+        if not cfg.ckpt or not Path(cfg.ckpt).exists():
+            raise FileNotFoundError(f"checkpoint {cfg.ckpt!r} not found; give ckpt=PATH (experiments.run "
+                                    f"writes last.ckpt in each variant folder)")
         sample_video(load_config(cfg), cfg.ckpt, cfg.reference, cfg.audio, cfg.out, float(cfg.fps), cfg.device)
-    except (FileNotFoundError, ValueError, VideoReadError) as e:
-        log.error("%s", e)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_hydra
+
+    run_hydra(main)

@@ -11,6 +11,14 @@ The layout the reports rely on (``reports/build.py`` reads it back):
   ``.n``; training losses as Lightning logs them, prefixed by the stage name;
 - params: the resolved config flattened to dotted keys (``model.tsm.stride``), so the MLflow
   compare view lines variants up by what differs.
+
+The MLflow 3 UI opens an experiment in its GenAI view (traces) unless told otherwise. Two things tell
+it (read from the UI bundle of MLflow 3.17, ``mlflow/server/js``): the experiment tag
+``mlflow.experimentKind = custom_model_development`` ("Machine learning", what the UI's own type
+selector writes), and the query ``workflowType=machine_learning`` of a UI address, which the sidebar's
+workflow switch reads first. The suite sets the tag on its experiment and puts the query in every
+address it writes: the parent run's description (``mlflow.note.content``) and tag ``suite.compare_url``
+point to the compare view of its children (``#/compare-runs?runs=[...]&experiments=[...]``).
 """
 
 from __future__ import annotations
@@ -35,7 +43,12 @@ log = logging.getLogger(__name__)
 KIND, EXPERIMENT, VARIANT, SEED = "suite.kind", "suite.experiment", "suite.variant", "suite.seed"
 PAPER_TABLE, SCALE, DATA, STATUS_MSG = "suite.paper_table", "suite.scale", "suite.data", "suite.error"
 OVERRIDES = "suite.overrides"  # a variant's overrides as JSON; "{}" marks the full model
+COMPARE_URL = "suite.compare_url"  # the parent run's link to the compare view of its children
 METRIC_PREFIX = "test/"
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+RUN_NOTE = "mlflow.note.content"  # the description shown on a run's page (markdown)
+UI_WORKFLOW = "workflowType=machine_learning"
+DEFAULT_UI = "http://127.0.0.1:5000"  # `mlflow ui` / `mlflow server` without --port
 
 
 def _mlflow_name(metric: str) -> str:
@@ -57,6 +70,28 @@ def deviations_tag(name: str) -> str:
 
 def comparable_tag(name: str) -> str:
     return f"comparable.{_mlflow_name(name)}"
+
+
+def runs_path(experiment_id: str) -> str:
+    """UI address (below the server's root) of an experiment's runs list, in the model-training view."""
+    return f"#/experiments/{experiment_id}/runs?{UI_WORKFLOW}"
+
+
+def compare_path(experiment_id: str, run_ids: list[str]) -> str:
+    """UI address (below the server's root) of the compare view of ``run_ids``: the UI's route
+    ``/compare-runs`` with the runs and experiments as JSON lists, as its own links write them."""
+    from urllib.parse import quote
+
+    runs = quote(json.dumps(list(run_ids), separators=(",", ":")), safe="")
+    exps = quote(json.dumps([str(experiment_id)], separators=(",", ":")), safe="")
+    return f"#/compare-runs?runs={runs}&experiments={exps}&{UI_WORKFLOW}"
+
+
+def ui_url(uri: str, path: str) -> str:
+    """Full address of a UI ``path`` for the tracking ``uri``: the server itself, or where `mlflow ui`
+    serves an embedded store by default."""
+    base = uri if uri.startswith(("http://", "https://")) else DEFAULT_UI
+    return f"{base.rstrip('/')}/{path}"
 
 
 class TrackingUnavailable(RuntimeError):
@@ -110,7 +145,14 @@ class Tracker:
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
         exp = self.client.get_experiment_by_name(experiment_name)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment_name)
+        if exp is None:
+            self.experiment_id = self.client.create_experiment(experiment_name,
+                                                               tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+        else:
+            self.experiment_id = exp.experiment_id
+            # an earlier version's experiment gets the tag; a kind the user chose stays
+            if EXPERIMENT_KIND_TAG not in exp.tags:
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
     # ---------------------------------------------------------------- runs
     def start(self, name: str, tags: Mapping[str, Any], parent_id: str | None = None) -> str:
@@ -150,6 +192,20 @@ class Tracker:
             raise
         else:
             self.finish(run_id)
+
+    def link_children(self, parent_id: str, title: str) -> str:
+        """Point the parent run's page at the compare view of its child runs (tag ``suite.compare_url`` and
+        the run's description); returns the UI address. Called after each variant, so a run stopped
+        half way links the variants it has."""
+        kids = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                       order_by=["attributes.start_time ASC"], max_results=1000)
+        path = compare_path(self.experiment_id, [k.info.run_id for k in kids])
+        note = (f"**{title}**: {len(kids)} variant run(s). [Compare them side by side]({path}) (their "
+                f"params and test metrics; tick *Show diff only* to see what each variant changes). "
+                f"[All runs of the experiment]({runs_path(self.experiment_id)}).")
+        self.client.set_tag(parent_id, COMPARE_URL, path)
+        self.client.set_tag(parent_id, RUN_NOTE, note)
+        return path
 
     # ------------------------------------------------------------- logging
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:

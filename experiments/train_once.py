@@ -70,8 +70,9 @@ def get_or_build(folder: str | os.PathLike, build: Callable[[Path], dict], check
                 log.warning("%s in %s is damaged (%s); moved aside to %s and training it again", what, folder, e,
                             aside.name)
                 os.replace(folder, aside)
+        for stale in folder.parent.glob(f".{folder.name}.tmp*"):  # a killed build's leftovers (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             meta = build(tmp)

@@ -3,7 +3,8 @@
 An ablation file (``experiments/configs/ablation/<name>.yaml``) sets ``experiment.variants``:
 an ordered mapping from the paper's row label to dotted-key overrides of the composed
 config. Each variant is the base config with its overrides applied, once per seed.
-Every override must name an existing key, so a typo fails before anything trains.
+Every override must name an existing key and give a value of that key's type (``experiments/validate.py``),
+so a typo fails before anything trains.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from experiments.validate import type_problem
 
 
 def _id_regex(ids) -> str:
@@ -25,7 +28,8 @@ if not OmegaConf.has_resolver("id_regex"):
 
 
 class VariantError(ValueError):
-    """A variant names a config key that does not exist, or is malformed."""
+    """A variant names a config key that does not exist, gives it a value of the wrong type, or is
+    malformed."""
 
 
 @dataclass
@@ -52,6 +56,12 @@ def _apply(base: DictConfig, label: str, overrides: dict) -> DictConfig:
                 f"which is not a key of the composed config; check the spelling in "
                 f"experiments/configs (ablation/ or table/) against `python -m experiments.run --cfg job`"
             )
+        expected = OmegaConf.select(parent, leaf, default=None, throw_on_resolution_failure=False)
+        problem = type_problem(expected, value)
+        if problem:
+            raise VariantError(
+                f"variant {label!r} of experiment {base.experiment.name!r} sets {key} to {value!r}: "
+                f"{problem}; fix the value in experiments/configs (ablation/ or table/)")
         OmegaConf.update(cfg, str(key), value, merge=False)
     with open_dict(cfg):
         cfg.experiment.variant = label

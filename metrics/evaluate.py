@@ -25,7 +25,7 @@ import functools
 import json
 import os
 import re
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,29 +232,17 @@ def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -
     return summary
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_result(result: EvalResult, out_dir) -> tuple[Path, Path]:
-    """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir``."""
+    """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir`` (mode as open() gives)."""
+    from datamodules.video_io import atomic_path
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv, js = out / "per_video.csv", out / "summary.json"
-    _atomic_write(csv, lambda p: result.per_video.to_csv(p, index=False))
-
-    def _json(p):
-        with open(p, "w") as f:
-            json.dump(result.summary, f, indent=2, default=lambda o: None if o is None else float(o))
-
-    _atomic_write(js, _json)
+    with atomic_path(csv) as tmp:
+        result.per_video.to_csv(tmp, index=False)
+    with atomic_path(js) as tmp, open(tmp, "w") as f:
+        json.dump(result.summary, f, indent=2, default=lambda o: None if o is None else float(o))
     return csv, js
 
 
@@ -262,7 +250,7 @@ def _key_values(items, what: str) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"{what} expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"{what} expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         out[k] = v
     return out
@@ -280,8 +268,68 @@ def _parse_options(items) -> dict:
     return opts
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m metrics.evaluate", description=__doc__.split("\n\n")[0])
+def skip_reasons(per_video: pd.DataFrame, top: int = 3, scorer: str | None = None) -> list[tuple[int, str]]:
+    """The ``top`` most common reasons in the videos' ``status`` (``skipped: Sync: ...; Motion: ...``), as
+    (count, example); reasons that differ only in their numbers (``face found in 0/50 frames``) count as
+    one. With ``scorer`` (a registry group, e.g. ``Sync``), only that scorer's reasons and unreadable
+    files."""
+    counts: dict[str, list] = {}
+    # a status joins one "<scorer>: <reason>" per scorer with "; ", and a reason may hold "; " itself
+    heads = "|".join(re.escape(g) for g in ("unreadable", *registry.SCORERS))
+    for status in per_video.get("status", pd.Series(dtype=str)):
+        if not isinstance(status, str) or status == "ok":
+            continue
+        for part in re.split(rf"; (?=(?:{heads}): )", status.removeprefix("skipped: ")):
+            if scorer and not part.startswith((f"{scorer}: ", "unreadable: ")):
+                continue
+            entry = counts.setdefault(re.sub(r"\d+", "#", part), [0, part])
+            entry[0] += 1
+    ranked = sorted(counts.values(), key=lambda e: -e[0])
+    return [(n, example) for n, example in ranked[:top]]
+
+
+def scored_metrics(summary: dict) -> dict[str, int]:
+    """Metric name -> number of videos it scored (``n``), for the metrics of a summary."""
+    return {k: int(v.get("n") or 0) for k, v in summary.items() if isinstance(v, dict) and "mean" in v}
+
+
+def report_lines(result: EvalResult, pred_dir) -> list[str]:
+    """What the evaluator did, for the console: counts of scored, skipped, missing and extra videos and
+    the most common skip reasons."""
+    df, s = result.per_video, result.summary
+    n_ok = int((df["status"] == "ok").sum()) if len(df) else 0
+    missing, extra = s.get("missing_pred", []), s.get("extra_pred", [])
+    lines = [f"videos: {n_ok} scored, {len(df) - n_ok} skipped (of {len(df)} in {pred_dir}), "
+             f"{len(missing)} missing (ground truth without a prediction), "
+             f"{len(extra)} extra (prediction without ground truth)"]
+    for n, reason in skip_reasons(df):
+        lines.append(f"  skipped {n}x: {reason}")
+    for what, names in (("missing", missing), ("extra", extra)):
+        if names:
+            lines.append(f"  {what}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+    if s.get("dropped_without_gt"):
+        lines.append(f"  not scored without --gt: {', '.join(s['dropped_without_gt'])}")
+    return lines
+
+
+def nothing_scored(result: EvalResult, pred_dir) -> str | None:
+    """Why no metric has a value, or None when at least one has."""
+    if any(n > 0 for n in scored_metrics(result.summary).values()):
+        return None
+    if not len(result.per_video):
+        return (f"--pred {pred_dir} holds no video ({' '.join(VIDEO_EXTS)}); give the folder of generated "
+                f"videos, named as their ground truth")
+    if not scored_metrics(result.summary):
+        return ("no metric to compute (without --gt only the metrics that need no ground truth run; "
+                "give --gt DIR)")
+    reasons = "; ".join(f"{n}x {r}" for n, r in skip_reasons(result.per_video, 2))
+    return f"every video was skipped ({reasons}); per-video statuses are in per_video.csv"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m metrics.evaluate", description=__doc__.split("\n\n")[0],
+                                 epilog="A bad argument or folder prints one line and exits 2 (--debug: "
+                                        "the traceback); exit 1 when no video could be scored.")
     ap.add_argument("--pred", required=True, help="folder of generated videos")
     ap.add_argument("--gt", default=None, help="folder of ground-truth videos (same file stems)")
     ap.add_argument("--metrics", nargs="*", default=None, help=f"subset of {' '.join(registry.METRIC_NAMES)}")
@@ -301,6 +349,7 @@ def main(argv=None) -> None:
                     help="the ablation/table whose report shows the row (e.g. loopy_celebvhq)")
     ap.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
     ap.add_argument("--mlflow-experiment", default="talking-portrait-suite")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = ap.parse_args(argv)
     if bool(args.system) != bool(args.experiment):
         ap.error("--system and --experiment go together: the system's name and the table it joins")
@@ -312,11 +361,17 @@ def main(argv=None) -> None:
     for name in [k for k, v in result.summary.items() if isinstance(v, dict) and "mean" in v]:
         s = result.summary[name]
         print(f"{name:>7}: {s['mean']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}] n={s['n']} ({s['backbone']})")
+    print("\n".join(report_lines(result, args.pred)))
     print(f"wrote {csv} and {js}")
+    why = nothing_scored(result, args.pred)
+    if why:
+        print(f"metrics.evaluate: error: nothing was scored: {why}", file=sys.stderr)
+        return 1
     if args.system:
         run_id = log_baseline(result, args.system, args.experiment, args.pred, (csv, js), args.tracking_uri,
                               args.mlflow_experiment)
         print(f"logged {args.system!r} as a baseline of {args.experiment!r}: MLflow run {run_id}")
+    return 0
 
 
 def log_baseline(result: EvalResult, system: str, experiment: str, pred_dir, files=(), tracking_uri: str | None = None,
@@ -339,4 +394,6 @@ def log_baseline(result: EvalResult, system: str, experiment: str, pred_dir, fil
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    sys.exit(run_cli(main, "metrics.evaluate"))

@@ -46,6 +46,7 @@ from reports.tables import (
     Cell,
     Table,
     ordering_count,
+    paper_decimals,
     paper_rows,
     to_delta_markdown,
     to_frame,
@@ -146,6 +147,32 @@ def _per_video(client: MlflowClient, runs) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["video", "seed"])
 
 
+def empty_columns(client: MlflowClient, t: Table, runs) -> dict[str, str]:
+    """Why each metric of ``t`` without a value of ours is empty, from the per-video statuses of ``runs``
+    (``eval/per_video.csv``): e.g. ``"4 of 4 test videos skipped (Sync: face found in 0/50 frames ...)"``."""
+    from metrics.evaluate import skip_reasons, split_subset
+    from metrics.registry import group_of
+
+    empty = [m for m in t.metrics if not any(m in row for row in t.ours.values())]
+    if not empty:
+        return {}
+    videos = _per_video(client, runs)
+    out = {}
+    for m in empty:
+        try:
+            scorer = group_of(split_subset(m)[1])
+        except ValueError:
+            scorer = None
+        reasons = skip_reasons(videos, top=1, scorer=scorer) if scorer and len(videos) else []
+        if reasons:
+            n, example = reasons[0]
+            example = example if len(example) <= 90 else example[:87] + "..."
+            out[m] = f"every test video was skipped, {n} of {len(videos)} for: {example}"
+        else:
+            out[m] = "no run logged a value (see the runs' eval/summary.json)"
+    return out
+
+
 def mark_significant(client: MlflowClient, t: Table, by_variant: dict, n_boot: int = 2000) -> None:
     """Flag each cell whose per-video scores differ from the reference row's (paired bootstrap over the
     test videos x seeds both rows scored, 95%). Set metrics (FID, FVD, E-FID) have no per-video score."""
@@ -237,7 +264,12 @@ def table_for(client: MlflowClient, exp_id: str, name: str) -> Table | None:
         caption += (" Controls: the test set's own ground truth, scored by the same code, intact and broken one way "
                     "each (experiments/controls.py).")
     table = Table(name=name, caption=caption, metrics=metrics, ours=ours, paper=paper, paper_label=paper_label,
-                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref, controls=controls)
+                  ours_label="Ours", plot=plot, x_values=x_values, reference_row=ref, controls=controls,
+                  metric_decimals=paper_decimals(table_csv, columns, metrics, paper_scale))
+    table.empty = empty_columns(client, table, finished)
+    if table.empty:  # a column of dashes says why (e.g. Sync-C when no face was found)
+        why = "; ".join(f"{m}: {reason}" for m, reason in table.empty.items())
+        table.caption += f" Empty columns of ours: {why}."
     mark_significant(client, table, {lb: by_variant[lb] for lb in order})
     return table
 
@@ -273,11 +305,17 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
     tracked runs and write them there (``reports/results.py``), unless no claim's experiment has a run."""
     from reports.plots import plot_table
 
-    client = MlflowClient(resolve_uri(tracking_uri))
+    uri = resolve_uri(tracking_uri)
+    db = uri.removeprefix("sqlite:///")
+    if uri.startswith("sqlite:///") and not Path(db).exists():  # MlflowClient would create an empty store
+        raise FileNotFoundError(f"no tracking store {db} (from {uri}); run `python -m experiments.run ...` "
+                                f"in this folder first, or give --tracking-uri / set MLFLOW_TRACKING_URI")
+    client = MlflowClient(uri)
     exp = client.get_experiment_by_name(mlflow_experiment)
     if exp is None:
-        raise SystemExit(f"no MLflow experiment {mlflow_experiment!r} at {resolve_uri(tracking_uri)}; "
-                         f"run `python -m experiments.run ...` first")
+        raise ValueError(f"no MLflow experiment {mlflow_experiment!r} at {resolve_uri(tracking_uri)}; "
+                         f"run `python -m experiments.run ...` first, or give --tracking-uri / "
+                         f"--mlflow-experiment")
     if experiments is None:
         parents = client.search_runs([exp.experiment_id], f"tags.`{KIND}` = 'parent'", max_results=5000)
         experiments = sorted({p.data.tags.get(EXPERIMENT) for p in parents if p.data.tags.get(EXPERIMENT)})
@@ -371,7 +409,9 @@ def write_report(out: Path, names: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0],
+                                 epilog="A bad argument prints one line and exits 2 "
+                                        "(--debug: the traceback).")
     ap.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db")
     ap.add_argument("--mlflow-experiment", default="talking-portrait-suite")
     ap.add_argument("--out", default="reports/out")
@@ -383,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
                          "is not written, and an existing one kept, when no claim's experiment has a tracked "
                          "run")
     ap.add_argument("--no-results", action="store_true", help="do not write the claims file at all")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     a = ap.parse_args(argv)
     results = None if a.no_results else a.results or (DEFAULT_RESULTS if a.experiments is None else None)
     for p in build_reports(a.tracking_uri, a.mlflow_experiment, a.out, a.experiments, results=results):
@@ -390,4 +431,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    run_cli(main, "reports.build")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +44,6 @@ def direction(metric: str) -> int:
     return DIRECTION.get("SSIM" if frame_of(metric) is not None else metric, 0)
 
 
-# Decimals per metric where the papers print more than the default three (Loopy Table 3: Smo 0.9932).
-DECIMALS: dict[str, int] = {"Smo": 4, "Smooth": 4}
 
 
 @dataclass
@@ -90,7 +88,12 @@ class Table:
     paper: dict[str, dict[str, float]] = field(default_factory=dict)
     paper_label: str = "Paper"
     ours_label: str = "Ours"
+    #: decimals of a metric without an entry in ``metric_decimals``
     decimals: int = 3
+    #: per metric, the decimals the paper prints it with (:func:`paper_decimals`)
+    metric_decimals: dict[str, int] = field(default_factory=dict)
+    #: per metric without a value of ours, why (said in the caption and in the figure)
+    empty: dict[str, str] = field(default_factory=dict)
     #: ``experiment.plot`` of the config (``{kind: line, x: frame | <config key>, y: metric}``), if any
     plot: dict = field(default_factory=dict)
     #: per variant, the value of the config key ``plot.x`` (e.g. ``model.mta.alpha``)
@@ -100,6 +103,10 @@ class Table:
     #: control rows (``experiments/controls.py``): the ground truth intact and broken, never ranked
     controls: dict[str, dict[str, Cell]] = field(default_factory=dict)
     controls_label: str = "Controls (ground truth)"
+
+    def places(self, metric: str) -> int:
+        """Decimals of ``metric``'s cells, paper rows and ours alike."""
+        return self.metric_decimals.get(metric, self.decimals)
 
 
 def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
@@ -129,6 +136,44 @@ def paper_rows(table: str | None, columns: Mapping[str, str] | None = None,
     return out
 
 
+def _decimal_places(text: str) -> int:
+    """Digits after the point of a number as printed: ``"0.9932"`` -> 4, ``"18"`` -> 0."""
+    text = text.strip()
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _column_places(df: pd.DataFrame, column: str) -> int | None:
+    values = [v for v in df[column] if isinstance(v, str) and v.strip()]
+    return max(map(_decimal_places, values)) if values else None
+
+
+def paper_decimals(table: str | None, columns: Mapping[str, str] | None = None, metrics: Sequence[str] = (),
+                   scale: Mapping[str, float] | None = None) -> dict[str, int]:
+    """Per metric, the decimals the papers print it with: the most decimal places in its column of
+    ``reports/paper/<table>.csv``, read as text (as a number 0.990 would lose its last digit). A metric
+    this table has no column for takes them from every paper table with a column of its name (``Smo``,
+    ``open_Smo``), so a table without paper rows still prints Smo's fourth decimal. A ``scale`` factor
+    (JoyVASA's percent -> fraction, 0.01) adds its decimal places: 99.44 % is 0.9944."""
+    tables = {p.stem: pd.read_csv(p, dtype=str) for p in sorted(PAPER_DIR.glob("*.csv"))}
+    own = tables.get(table) if table else None
+    out: dict[str, int] = {}
+    for m in metrics:
+        col = (columns or {}).get(m, m)
+        places = _column_places(own, col) if own is not None and col in own.columns else None
+        shift = 0
+        if places is not None and (scale or {}).get(m, 1.0) not in (0, 1.0):
+            shift = max(0, round(-math.log10(float(scale[m]))))
+        if places is None:  # from every paper table that prints this metric
+            base = split_subset(m)[1]
+            found = [_column_places(df, c) for df in tables.values() for c in df.columns
+                     if c == base or c.endswith(f"_{base}")]
+            found = [f for f in found if f is not None]
+            places = max(found) if found else None
+        if places is not None:
+            out[m] = places + shift
+    return out
+
+
 def _rank(values: dict[str, float], direction: int) -> tuple[str | None, str | None]:
     """(best, second) labels of a column; none when the metric has no direction."""
     finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
@@ -150,8 +195,8 @@ def _header(metric: str, latex: bool) -> str:
     return metric + {1: " ↑", -1: " ↓"}.get(d, "")
 
 
-def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, latex: bool, ours: bool,
-           rank: bool = True):
+def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], places: Callable[[str], int], latex: bool,
+           ours: bool, rank: bool = True):
     """Formatted string cells of one block with best/second marks (none when ``rank`` is False)."""
     out = {label: {} for label in rows}
     for m in metrics:
@@ -162,7 +207,7 @@ def _block(rows: Mapping[str, Mapping], metrics: Sequence[str], decimals: int, l
                 out[label][m] = "--" if latex else ""
                 continue
             c = r[m] if ours else Cell(r[m])
-            d = DECIMALS.get(m, decimals)
+            d = places(m)
             s = _fmt(c.mean, d)
             if latex:
                 s = rf"\textbf{{{s}}}" if label == best else rf"\underline{{{s}}}" if label == second else s
@@ -197,15 +242,22 @@ def _escape(s: str) -> str:
     return re.sub(r"[\\^~&%$#_{}]", lambda m: _LATEX_SPECIALS[m.group()], s)
 
 
+def _escape_keeping_math(s: str) -> str:
+    """A caption as LaTeX: ``$...$`` spans stay math (``$s \\cdot r^k$``), the rest is escaped text (a bare
+    ``^`` would print as a circumflex accent)."""
+    parts = re.split(r"(\$[^$]+\$)", s)
+    return "".join(p if p.startswith("$") and p.endswith("$") and len(p) > 1 else _escape(p) for p in parts)
+
+
 def to_latex(t: Table) -> str:
     """Booktabs table; compiles standalone and ``\\input``s into a paper."""
     cols = [_header(m, True) for m in t.metrics]
     blocks = []
     if t.paper:
-        blocks.append((t.paper_label, _block(t.paper, t.metrics, t.decimals, True, False)))
-    blocks.append((t.ours_label, _block(t.ours, t.metrics, t.decimals, True, True)))
+        blocks.append((t.paper_label, _block(t.paper, t.metrics, t.places, True, False)))
+    blocks.append((t.ours_label, _block(t.ours, t.metrics, t.places, True, True)))
     if t.controls:
-        blocks.append((t.controls_label, _block(t.controls, t.metrics, t.decimals, True, True, rank=False)))
+        blocks.append((t.controls_label, _block(t.controls, t.metrics, t.places, True, True, rank=False)))
     frames, starts = [], []
     for block_label, cells in blocks:
         df = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=t.metrics) if cells \
@@ -230,7 +282,7 @@ def to_latex(t: Table) -> str:
     body = "".join(lines)
     body = re.sub(r"\\midrule\n(\\midrule\n)", r"\1", body)
     has_standin = any(c.standin for r in t.ours.values() for c in r.values())
-    caption = _escape(t.caption)
+    caption = _escape_keeping_math(t.caption)
     caption += (r" Ours: mean $\pm$ 95\% bootstrap CI half-width over test videos. "
                 r"Best \textbf{bold}, second \underline{underlined}, within each block"
                 + (r" (controls are not ranked)." if t.controls else "."))
@@ -299,7 +351,7 @@ def to_markdown(t: Table) -> str:
                                     (t.controls_label, t.controls, True, False)):
         if not rows:
             continue
-        cells = _block(rows, t.metrics, t.decimals, False, ours, rank)
+        cells = _block(rows, t.metrics, t.places, False, ours, rank)
         df = pd.DataFrame.from_dict(cells, orient="index")[t.metrics]
         df.columns = [_header(m, False) for m in t.metrics]
         df.index.name = label
@@ -365,7 +417,7 @@ def to_delta_markdown(t: Table) -> str:
     for label, r in t.ours.items():
         for m in t.metrics:
             if m in r and m in t.paper.get(label, {}):
-                d = DECIMALS.get(m, t.decimals)
+                d = t.places(m)
                 ours = _fmt(r[m].mean, d) + (f" (n={r[m].n})" if r[m].single else "")
                 rows.append({"row": label, "metric": m, "ours": ours, "paper": _fmt(t.paper[label][m], d)})
     if not rows:

@@ -535,16 +535,38 @@ def unknown_override(ctx):
     return expand(OmegaConf.create(cfg))
 
 
+def wrong_type_override(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.variants import expand
+
+    cfg = {"seed": 0, "model": {"tsm": {"stride": 4}},
+           "experiment": {"name": "tsm_stride",
+                          "variants": {"full": {}, "s = 1": {"model.tsm.stride": "one"}}}}
+    return expand(OmegaConf.create(cfg))
+
+
+def key_the_data_module_does_not_take(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    cfg = {"data": {"_target_": "datamodules.folder.FolderDataModule", "name": "folder", "root": str(ctx.tmp),
+                    "test_secs": 2.0}}
+    check_run_config(OmegaConf.create(cfg))
+
+
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
     from datamodules.preprocess.feature_cache import CacheWriteError
     from datamodules.video_io import VideoReadError
     from experiments.tracking import TrackingUnavailable
+    from experiments.validate import ConfigError
     from experiments.variants import VariantError
     from metrics.weights import MissingWeightsError, WeightsFormatError
 
     return SimpleNamespace(**{c.__name__: c for c in (CacheWriteError, VideoReadError, TrackingUnavailable, VariantError,
-                                                      MissingWeightsError, WeightsFormatError)})
+                                                      MissingWeightsError, WeightsFormatError, ConfigError)})
 
 
 E = _errors()
@@ -641,6 +663,14 @@ CASES = [
                                        "Nothing was trained"), id="runner/tracking-server-down"),
     pytest.param(unknown_override, raises(E.VariantError, "'s = 1'", r"model\.tsm\.strid", r"--cfg job"),
                  id="runner/unknown-override"),
+    pytest.param(wrong_type_override,
+                 raises(E.VariantError, "'s = 1'", r"model\.tsm\.stride", "expected an integer",
+                        "fix the value"),
+                 id="runner/wrong-type-override"),
+    pytest.param(key_the_data_module_does_not_take,
+                 raises(E.ConfigError, r"data\.test_secs", "not a parameter", "FolderDataModule",
+                        "remove it"),
+                 id="runner/key-the-data-module-does-not-take"),
 ]
 
 

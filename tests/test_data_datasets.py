@@ -61,14 +61,21 @@ def test_ravdess_index_filter_report_and_batches(synth_root, tmp_path):
     dm = RAVDESSDataModule(str(root), cache_dir=str(tmp_path / "cache"), test_count=1, **LOADER)
     dm.prepare_data()
     dropped = _dropped(dm)
-    assert dm.report.num_in == 7 and dm.report.num_out == 2
+    # every file is accounted for: 2 kept, 5 dropped (faults), 2 left out by the selection (issue 19, item 14)
+    assert dm.report.num_in == 9 and dm.report.num_out == 2
+    excluded = {e["item"].split("/")[-1]: e["reason"] for e in dm.report.excluded}
+    assert excluded == {"02-01-05-01-02-02-02.mp4": "video-only (data.modalities=['full-AV'])",
+                        "01-02-05-01-02-02-02.mp4": "song (data.vocal_channels=['speech'])"}
     assert "bad file name" in dropped["notes.mp4"]
     assert "Actor_03" in dropped["01-01-01-01-01-01-04.mp4"]
     assert "no audio stream" in dropped["01-01-01-01-01-02-03"]
     assert "zero-length" in dropped["01-01-02-01-01-02-03"]
     assert "unreadable" in dropped["01-01-04-01-01-02-03"]
-    report = json.loads((tmp_path / "cache/splits/ravdess_index_report.json").read_text())
+    report = json.loads(dm.report_path.read_text())
     assert report["num_out"] == 2 and report["dropped_by_step"] == {"annotation": 2, "media": 3}
+    assert report["excluded_by_reason"] == {"video-only (data.modalities=['full-AV'])": 1,
+                                            "song (data.vocal_channels=['speech'])": 1}
+    assert report["num_in"] == report["num_out"] + len(report["dropped"]) + len(report["excluded"])
     train, test = dm.records("train"), dm.records("test")
     assert len(train) == 1 and len(test) == 1 and {r.video_id for r in train + test} == {
         "01-01-03-02-01-01-01", "01-01-05-01-02-02-02"}
@@ -126,7 +133,7 @@ def test_hdtf_annotations_cut_crop_and_splits(synth_root, tmp_path):
     assert "bad crop row" in dropped["RD_crop_wh.txt:2"]
     train, test = dm.records("train"), dm.records("test")
     assert len(test) == 1 and {r.video_id for r in train} | {r.video_id for r in test} == kept
-    files = [tmp_path / "cache/splits" / f"hdtf_mcdm_{s}.txt" for s in ("train", "test")]
+    files = [dm.split_paths[s] for s in ("train", "test")]
     assert [f.read_text().split() for f in files] == [[r.video_id for r in train], [r.video_id for r in test]]
     rec = {r.video_id: r for r in train + test}
     frames, audio = decode_record(rec["RD_Radio1_000_1"], 32)

@@ -161,7 +161,9 @@ def test_missing_or_empty_cache_and_foreign_out_are_clear_errors(tmp_path, capsy
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    assert shards.main(["export", "--cache", str(_cache(tmp_path / "c")), "--out", str(foreign), "--no-progress"]) == 1
+    cache = str(_cache(tmp_path / "c"))
+    # a user error: exit status 2
+    assert shards.main(["export", "--cache", cache, "--out", str(foreign), "--no-progress"]) == 2
     assert "not an earlier export" in capsys.readouterr().err and (foreign / "notes.txt").exists()
     with pytest.raises(FileNotFoundError, match="not a streamed export"):
         shards.StreamedFeatures(str(foreign))

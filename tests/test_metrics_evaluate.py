@@ -153,3 +153,41 @@ def test_a_scorer_bug_is_told_apart_from_a_bad_video(folders, monkeypatch):
     df = evaluate_folders(pred, gt, metrics=["SSIM"], n_boot=10, progress=False).per_video.set_index("video")
     assert "SSIM: internal error RuntimeError: Tensors must have same number" in df.loc["ok", "status"]
     assert "a bug in the SSIM scorer, not a problem of this video" in df.loc["ok", "status"]
+
+
+def test_cli_prints_what_it_scored_skipped_missed_and_why(folders, tmp_path, capsys):
+    """Issue 19, item 3: the console says how many videos were scored, skipped, missing and extra."""
+    pred, gt = folders
+    assert main(["--pred", str(pred), "--gt", str(gt), "--metrics", "SSIM", "--out", str(tmp_path),
+                 "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out
+    status = pd.read_csv(tmp_path / "per_video.csv")["status"]
+    ok, skipped = int((status == "ok").sum()), int((status != "ok").sum())
+    assert ok and skipped  # the fixture holds both kinds
+    assert f"videos: {ok} scored, {skipped} skipped (of {ok + skipped} in {pred}), 1 missing" in out
+    assert "1 extra" in out and "missing: only_gt" in out and "extra: only_pred" in out
+    assert "skipped 1x: unreadable" in out and "frame size mismatch" in out
+
+
+def test_empty_prediction_folder_exits_nonzero_and_says_why(folders, tmp_path, capsys):
+    _, gt = folders
+    (tmp_path / "empty").mkdir()
+    args = ["--pred", str(tmp_path / "empty"), "--gt", str(gt), "--metrics", "SSIM", "--n-boot", "10"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "nothing was scored" in captured.err and "holds no video" in captured.err
+    assert "videos: 0 scored, 0 skipped" in captured.out and "6 missing" in captured.out
+
+
+def test_every_video_skipped_exits_nonzero_with_the_reasons(folders, tmp_path, capsys):
+    pred, gt = folders
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+        for name in ("broken", "size"):
+            source = (pred if d == "pred" else gt) / f"{name}.mp4"
+            (tmp_path / d / f"{name}.mp4").write_bytes(source.read_bytes())
+    assert main(["--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--metrics", "SSIM",
+                 "--n-boot", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was scored: every video was skipped" in err
+    assert "unreadable" in err and "frame size mismatch" in err

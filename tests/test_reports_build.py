@@ -333,3 +333,31 @@ def test_deviations_and_synthtalk_backbones_are_daggered_with_a_caption(tmp_path
     csv = pd.read_csv(tmp_path / "out" / "tsm_stride.csv")
     ours = csv[csv.block == "Ours"].set_index("method")
     assert not ours.loc["s = 1, r = 2", "Sync-C.comparable"] and ours.loc["Loopy (Full)", "Sync-C.comparable"]
+
+
+def test_an_empty_column_says_why_in_the_caption_and_the_figure(tmp_path):
+    """Issue 19, item 11: Sync without a face left a column of dashes and no panel, without a word."""
+    uri = f"sqlite:///{tmp_path}/db.sqlite"
+    t = Tracker(uri, "suite")
+    why = "(no face in the video; the video must show one visible face)"
+    statuses = [f"skipped: Sync: face found in 0/{n} frames {why}" for n in (50, 75)]
+    with t.run("empty", {"suite.kind": "parent", "suite.experiment": "empty", "suite.scale": "tiny"}) as pid:
+        for label, ssim in (("a", 0.5), ("b", 0.6)):
+            tags = {"suite.kind": "variant", "suite.experiment": "empty", "suite.variant": label,
+                    "suite.seed": 0}
+            cid = t.start(label, tags, pid)
+            experiment = {"metrics": ["SSIM", "Sync-C"], "description": "d"}
+            t.log_config(cid, OmegaConf.create({"experiment": experiment}))
+            t.log_summary(cid, {"SSIM": _s(ssim, 0.1), "Sync-C": {"mean": float("nan"), "n": 0}})
+            csv = tmp_path / label / "per_video.csv"
+            csv.parent.mkdir()
+            per_video = pd.DataFrame({"video": ["v1", "v2"], "SSIM": [ssim, ssim], "status": statuses})
+            per_video.to_csv(csv, index=False)
+            t.log_artifact(cid, csv, "eval")
+            t.finish(cid)
+    build_reports(uri, "suite", tmp_path / "out", experiments=["empty"])
+    tex = (tmp_path / "out" / "empty.tex").read_text()
+    said = ("Empty columns of ours: Sync-C: every test video was skipped, 4 of 4 for: "
+            "Sync: face found in 0/50 frames")
+    assert said in tex.replace("\n", " ")
+    assert (tmp_path / "out" / "empty.png").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.tables import Cell, Table, paper_rows, to_frame, to_latex, to_markdown
+from reports.tables import Cell, Table, paper_decimals, paper_rows, to_frame, to_latex, to_markdown
 
 GOLDEN = Path(__file__).parent / "golden" / "table.tex"
 GOLDEN_SAME_LABELS = Path(__file__).parent / "golden" / "table_same_labels.tex"
@@ -149,9 +149,11 @@ def test_paper_values_in_percent_are_scaled_into_our_units():
     cols = {"IQA": "IQA_pct", "Smo": "Smooth_pct", "Sync-C": "Sync-C"}
     rows = paper_rows("joyvasa_table1_celebvhq", cols, ["IQA", "Smo", "Sync-C"], {"IQA": 0.01, "Smo": 0.01})
     assert rows["JoyVASA"] == pytest.approx({"IQA": 0.6897, "Smo": 0.996, "Sync-C": 4.85})
-    t = Table("t", "c", ["Smo"], {"ours": {"Smo": Cell(0.9992)}}, {"JoyVASA": {"Smo": rows["JoyVASA"]["Smo"]}})
+    t = Table("t", "c", ["Smo"], {"ours": {"Smo": Cell(0.9992)}},
+              {"JoyVASA": {"Smo": rows["JoyVASA"]["Smo"]}},
+              metric_decimals=paper_decimals("joyvasa_table1_celebvhq", cols, ["Smo"], {"Smo": 0.01}))
     md = to_markdown(t)
-    assert "0.9960" in md and "0.9992" in md  # four decimals kept (no number re-parsing by the writer)
+    assert "0.9960" in md and "0.9992" in md  # the paper's 99.60 % to four decimals, no re-parsing
 
 
 def test_orderings_compare_each_pair_with_the_papers_direction():
@@ -182,3 +184,56 @@ def test_a_subset_metric_ranks_as_its_metric():
     from reports.tables import direction
 
     assert [direction(m) for m in ("open:Sync-C", "open:Sync-D", "open:SSIM@30", "open:Smo")] == [1, -1, 1, 0]
+
+
+def test_decimals_are_the_papers_own():
+    """Issue 19, item 12: Smo was printed to 3 decimals while Loopy Table 3 prints 0.9932 vs 0.9947."""
+    cols = {"Sync-C": "hdtf_Sync-C", "open:Smo": "open_Smo", "FID": "hdtf_FID"}
+    # read off reports/paper/loopy_table3_ablations.csv: 8.576, 0.9932, 18.021
+    assert paper_decimals("loopy_table3_ablations", cols, ["Sync-C", "open:Smo", "FID"]) == {
+        "Sync-C": 3, "open:Smo": 4, "FID": 3}
+    # mcdm_table4_ablations.csv: 46.25, 0.749
+    assert paper_decimals("mcdm_table4_ablations", {}, ["FID", "SSIM"]) == {"FID": 2, "SSIM": 3}
+    # JoyVASA prints Smooth in percent with 2 decimals (99.44): 4 decimals as a fraction
+    assert paper_decimals("joyvasa_table1_celebvhq", {"Smo": "Smooth_pct"}, ["Smo"], {"Smo": 0.01}) == {
+        "Smo": 4}
+    # a table without the metric borrows it from the papers' tables that print it (open_Smo: 4)
+    assert paper_decimals(None, {}, ["Smo"]) == {"Smo": 4}
+    paper = paper_rows("loopy_table3_ablations", cols, ["open:Smo"])
+    t = Table("t", "c", ["open:Smo"], {"ours": {"open:Smo": Cell(0.99321, 0.99301, 0.99341)}},
+              {k: paper[k] for k in ("Loopy (Full)", "SadTalker")},
+              metric_decimals=paper_decimals("loopy_table3_ablations", cols, ["open:Smo"]))
+    tex = to_latex(t)
+    assert "0.9932" in _row(tex, "Loopy (Full)") and "0.9947" in _row(tex, "SadTalker")
+    assert r"0.9932 {\scriptsize $\pm$ 0.0002}" in _row(tex, "ours")
+
+
+def test_caption_math_stays_math_and_the_rest_is_escaped(tmp_path):
+    """Issue 19, item 12: `s*r^k` printed as `s*rˆk`; a caption's $...$ is math now."""
+    t = _table()
+    t.caption = r"TSM stride $s$ ($s \cdot r^k$ frames in segment $k$) & 50% of x_y"
+    tex = to_latex(t)
+    assert r"TSM stride $s$ ($s \cdot r^k$ frames in segment $k$) \& 50\% of x\_y" in tex
+    (tmp_path / "math.tex").write_text(tex)
+    r = _pdflatex(tmp_path, "math.tex")
+    assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_figure_has_a_legend_and_says_why_a_panel_is_empty():
+    """Issue 19, item 11: no legend; a metric without a value (Sync without a face) vanished silently."""
+    from reports.plots import bar_figure
+
+    t = _table()
+    legend = [tx.get_text() for lg in bar_figure(t).legends for tx in lg.get_texts()]
+    assert legend == ["ours: mean, whiskers = 95% CI"]  # no row of ours has a paper value to draw
+    t.ours["Loopy (Full)"] = {"Sync-C": Cell(2.5, 2.0, 3.0)}
+    t.metrics = [*t.metrics, "IQA"]
+    t.empty = {"IQA": "every test video was skipped, 3 of 3 for: IQA: no face found"}
+    fig = bar_figure(t)
+    legend = [tx.get_text() for lg in fig.legends for tx in lg.get_texts()]
+    assert legend == ["ours: mean, whiskers = 95% CI", "paper (right-hand axis)"]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "IQA ↑" in titles
+    iqa = fig.axes[titles.index("IQA ↑")]
+    written = " ".join(tx.get_text() for tx in iqa.texts).replace("\n", " ")
+    assert "no value: every test video was skipped" in written

@@ -32,7 +32,8 @@ def _overrides(root, data_dir):
             "data.num_identities=3", "data.clips_per_identity=1", "data.seconds_per_clip=2.0",
             "data.test_identities=[face02]", "data.test_seconds=1.6", "data.progress=false",
             f"model.stages.0.max_steps={STEPS['render']}", f"model.stages.1.max_steps={STEPS['motion']}",
-            "checkpoint.every_n_steps=2", "+trainer.enable_progress_bar=false"]
+            "checkpoint.every_n_steps=2", "+trainer.enable_progress_bar=false",
+            "share_stages=false"]  # both runs share the data folder: each must train its own render stage
 
 
 def _run(overrides, check=True):

@@ -168,3 +168,25 @@ def test_training_leaves_the_run_running_until_the_runner_finishes_it(tmp_path, 
           tmp_path / "out")
     run = tracker.client.get_run(run_id)
     assert run.info.status == "RUNNING" and "stage2-train/loss" in run.data.metrics
+
+
+def test_experiment_opens_on_runs_and_parent_links_to_compare_view(toy_run):
+    """Issue 19, item 10: MLflow 3 opened the experiment in its GenAI view; the parent run said nothing."""
+    from urllib.parse import parse_qs, urlsplit
+
+    _, uri, _, _ = toy_run
+    c, runs = _runs(uri)
+    exp = c.get_experiment_by_name("talking-portrait-suite")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = next(r for r in runs if r.data.tags.get("suite.kind") == "parent")
+    kids = {r.info.run_id for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    path = parent.data.tags["suite.compare_url"]
+    route = urlsplit(path.removeprefix("#"))
+    assert path.startswith("#/") and route.path == "/compare-runs"
+    query = parse_qs(route.query)
+    assert set(json.loads(query["runs"][0])) == kids and len(kids) == 3
+    assert json.loads(query["experiments"][0]) == [exp.experiment_id]
+    assert query["workflowType"] == ["machine_learning"]
+    note = parent.data.tags["mlflow.note.content"]
+    assert f"]({path})" in note
+    assert f"#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning" in note

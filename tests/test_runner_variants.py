@@ -58,3 +58,19 @@ def test_open_set_subset_follows_the_held_out_identities(compose):
         assert list(cfg.data.test_identities) == ids
         assert all(pattern.search(f"{i}_test0") for i in ids)
         assert not pattern.search("astronaut_test0") and not pattern.search("face0_test0")
+
+
+@pytest.mark.parametrize("key, value, kind", [("model.tsm.stride", "abc", "an integer"),
+                                              ("model.tsm.stride", 2.5, "an integer"),
+                                              ("model.lr", "fast", "a number"),
+                                              ("model.tsm.stride", [1, 2], "an integer")])
+def test_a_value_of_the_wrong_type_names_variant_key_and_type(key, value, kind):
+    """Issue 19, item 4: refused while expanding, before any run or folder exists."""
+    with pytest.raises(VariantError, match=rf"'s = 1'.*{key.replace('.', '[.]')}.*expected {kind}"):
+        expand(_cfg({"full": {}, "s = 1": {key: value}}))
+
+
+def test_values_of_a_compatible_type_pass():
+    vs = expand(_cfg({"int as float": {"model.lr": 1}, "null": {"model.tsm.stride": None},
+                      "interpolation": {"model.tsm.stride": "${model.tsm.expand_ratio}"}}))
+    assert vs[0].cfg.model.lr == 1 and vs[1].cfg.model.tsm.stride is None and vs[2].cfg.model.tsm.stride == 2

@@ -5,6 +5,8 @@ Reads the data set through its DataModule's index (``experiments/configs/data/<n
 writes the preprocessed clips and ``preprocess_report.json`` under ``out_dir`` (default
 ``<paths.data_dir>/processed/<name>``), then the optional sharded feature cache under
 ``out_dir/features``. The processed folder is read back with ``data=folder data.root=<out_dir>``.
+
+A bad argument or folder prints one line and exits 2 (``--debug``: the traceback).
 """
 
 from __future__ import annotations
@@ -42,14 +44,27 @@ def sync_scorer(path: str | None):
     return confidence
 
 
+def data_names() -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
+
+
+def usage() -> str:
+    return (__doc__ or "").strip() + "\n\ndata=<name>: one of " + ", ".join(data_names())
+
+
 def load_config(argv: list[str]):
+    from experiments.validate import ConfigError
+
     args = [a for a in argv if not a.startswith("data=")]
     names = [a.split("=", 1)[1] for a in argv if a.startswith("data=")]
     if not names:
-        raise SystemExit("give data=<name>, one of: " + ", ".join(sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))))
+        raise ConfigError("give data=<name>, one of: " + ", ".join(data_names()) + " (--help: every option)")
     path = CONFIGS / "data" / f"{names[-1]}.yaml"
     if not path.exists():
-        raise SystemExit(f"data={names[-1]}: no config {path}")
+        raise ConfigError(f"data={names[-1]}: no config {path}; choose one of: {', '.join(data_names())}")
+    bad = [a for a in args if "=" not in a]
+    if bad:
+        raise ConfigError(f"{' '.join(bad)}: expected KEY=VALUE arguments (--help: every option)")
     cfg = OmegaConf.create({"paths": OmegaConf.load(CONFIGS / "paths" / "default.yaml"), "data": OmegaConf.load(path),
                             **DEFAULTS})
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(args))
@@ -84,9 +99,10 @@ def feature_fn(features: list[str], vae_path: str | None):
 
     unknown = set(features) - {"landmarks", "audio", "vae"}
     if unknown:
-        raise SystemExit(f"features: unknown {sorted(unknown)}; choose from landmarks, audio, vae")
+        raise ValueError(f"features: unknown {sorted(unknown)}; choose from landmarks, audio, vae")
     if "vae" in features and not vae_path:
-        raise SystemExit("features=[vae] needs vae_path=<diffusers AutoencoderKL folder> (config.json + weights)")
+        raise ValueError("features=[vae] needs vae_path=<diffusers AutoencoderKL folder> "
+                         "(config.json + weights)")
     enc = vae_encoder(vae_path) if "vae" in features else None
 
     def compute(path: str) -> dict:
@@ -107,6 +123,12 @@ def feature_fn(features: list[str], vae_path: str | None):
 
 
 def main(argv: list[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        print(usage())
+        return {}
+    cfg = load_config(argv)  # a refused argument answers before torch and Lightning load
+
     import hydra
 
     from datamodules.base import IndexedDataModule
@@ -114,7 +136,6 @@ def main(argv: list[str] | None = None) -> dict:
     from datamodules.preprocess.pipeline import Preprocessor
     from datamodules.report import DataReport
 
-    cfg = load_config(list(sys.argv[1:] if argv is None else argv))
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     if isinstance(dm, IndexedDataModule):
         dm.check_root()
@@ -138,4 +159,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    run_cli(main, "datamodules.preprocess")

@@ -107,6 +107,7 @@ class Preprocessor:
         if index_report is not None:  # rows already dropped while reading annotations
             report.num_in += index_report.num_in
             report.dropped += index_report.dropped
+            report.excluded += index_report.excluded
         for rec in tqdm(records, desc=f"preprocess {dataset}", disable=not progress):
             done = self._done_path(rec)
             if done.exists():

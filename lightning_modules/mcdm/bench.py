@@ -17,7 +17,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -87,11 +86,10 @@ def measure(lengths, steps: int, out: str | None = None) -> list[dict]:
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(rows, f, indent=2)
-        os.replace(tmp, out)
+        from datamodules.video_io import atomic_path
+
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2))
     return rows
 
 
@@ -114,4 +112,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.cli import run_cli
+
+    run_cli(main, "lightning_modules.mcdm.bench")

@@ -1,0 +1,100 @@
+"""Atomic writes give files the mode a plain ``open()`` would: 0o666 less the umask for a new file, the
+old mode for a replaced one (issue 19, item 8: tables and sampled mp4s came out 0o600)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def umask():
+    """Run the test under a chosen umask, restored afterwards."""
+    old = os.umask(0o022)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def plain_open_mode(path) -> int:
+    """What ``open(path, "w")`` gives under the current umask: the reference every writer must match."""
+    with open(path, "w") as f:
+        f.write("x")
+    m = mode(path)
+    os.remove(path)
+    return m
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077], ids=["umask022", "umask002", "umask077"])
+def test_atomic_path_honours_the_umask(tmp_path, umask, mask):
+    from datamodules.video_io import atomic_path
+
+    umask(mask)
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("hello")
+    assert mode(tmp_path / "a.txt") == plain_open_mode(tmp_path / "ref.txt") == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temporary file left behind
+
+
+def test_atomic_path_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
+    from datamodules.video_io import atomic_path
+
+    target = tmp_path / "table.tex"
+    target.write_text("old")
+    os.chmod(target, 0o640)  # a plain open("w") of an existing file keeps its mode
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and mode(target) == 0o640
+
+
+def test_failed_write_leaves_nothing(tmp_path, umask):
+    from datamodules.video_io import atomic_path
+
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "x.json") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_video_is_group_readable(tmp_path, umask):
+    from datamodules.video_io import write_video
+
+    path = write_video(tmp_path / "sample.mp4", np.zeros((2, 16, 16, 3), np.uint8), 25.0)
+    assert mode(path) == 0o644
+
+
+def test_evaluation_outputs_honour_the_umask(tmp_path, umask):
+    from metrics.evaluate import EvalResult, write_result
+
+    umask(0o002)
+    result = EvalResult(pd.DataFrame({"video": ["a"], "status": ["ok"]}), {"n_videos": 1})
+    csv, js = write_result(result, tmp_path)
+    assert mode(csv) == mode(js) == 0o664
+
+
+def test_mcdm_memory_benchmark_json_honours_the_umask(tmp_path, umask):
+    from lightning_modules.mcdm.bench import measure
+
+    assert measure([], steps=1, out=str(tmp_path / "mem.json")) == []
+    assert mode(tmp_path / "mem.json") == 0o644
+
+
+def test_report_files_honour_the_umask(tmp_path, umask):
+    from reports.build import _write_text
+    from reports.plots import plot_table
+    from reports.tables import Cell, Table
+
+    t = Table(name="t", caption="c", metrics=["SSIM"], ours={"a": {"SSIM": Cell(0.5, 0.4, 0.6)}})
+    paths = [_write_text(tmp_path / "t.tex", "x"), plot_table(t, tmp_path / "t.png")]
+    assert [mode(p) for p in paths] == [0o644, 0o644]
