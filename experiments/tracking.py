@@ -200,7 +200,9 @@ class Tracker:
         kids = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
                                        order_by=["attributes.start_time ASC"], max_results=1000)
         path = compare_path(self.experiment_id, [k.info.run_id for k in kids])
-        note = (f"**{title}**: {len(kids)} variant run(s). [Compare them side by side]({path}) (their "
+        controls = sum(k.data.tags.get(KIND) == "control" for k in kids)
+        runs = f"{len(kids) - controls} variant run(s)" + (f" and {controls} control run(s)" if controls else "")
+        note = (f"**{title}**: {runs}. [Compare them side by side]({path}) (their "
                 f"params and test metrics; tick *Show diff only* to see what each variant changes). "
                 f"[All runs of the experiment]({runs_path(self.experiment_id)}).")
         self.client.set_tag(parent_id, COMPARE_URL, path)

@@ -184,9 +184,9 @@ def test_experiment_opens_on_runs_and_parent_links_to_compare_view(toy_run):
     route = urlsplit(path.removeprefix("#"))
     assert path.startswith("#/") and route.path == "/compare-runs"
     query = parse_qs(route.query)
-    assert set(json.loads(query["runs"][0])) == kids and len(kids) == 3
+    assert set(json.loads(query["runs"][0])) == kids and len(kids) == 3 + 4  # the variants and the control rows
     assert json.loads(query["experiments"][0]) == [exp.experiment_id]
     assert query["workflowType"] == ["machine_learning"]
     note = parent.data.tags["mlflow.note.content"]
-    assert f"]({path})" in note
+    assert f"]({path})" in note and "3 variant run(s) and 4 control run(s)" in note
     assert f"#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning" in note
