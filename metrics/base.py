@@ -8,9 +8,10 @@ A *scorer* turns decoded videos (:class:`datamodules.video_io.Video`) into numbe
   evaluator pools the rows of all generated and all ground-truth videos and takes the Frechet
   distance between the two sets.
 
-``backbone`` labels what produced the number: the path of an official weight file, or
-``standin:<name>:seed0`` for a fixed-seed random network of the same interface. A stand-in number
-is never comparable with a paper number.
+``backbone`` labels what produced the number: the path of an official weight file,
+``standin:<name>:seed0`` for a fixed-seed random network of the same interface, or
+``synthtalk:<network>:<cache key>`` for a network the suite trained itself on SynthTalk
+(:mod:`metrics.synthtalk`). Only official networks give numbers comparable with a paper's.
 
 A scorer that cannot score one video raises :class:`VideoSkipped`; the evaluator records
 ``skipped: <reason>`` for that video and goes on.
@@ -36,7 +37,7 @@ class Scorer(Protocol):
         name: registry name (one of ``metrics.registry.METRIC_NAMES`` or a group such as ``Sync``).
         needs_gt: True when the metric compares with the ground-truth video.
         kind: ``"per_video"`` or ``"set"``.
-        backbone: official weight path or ``standin:<name>:seed<k>``.
+        backbone: official weight path, ``standin:<name>:seed<k>`` or ``synthtalk:<network>:<key>``.
     """
 
     name: str
@@ -53,6 +54,16 @@ def standin_label(name: str, seed: int = 0) -> str:
 def is_standin(backbone: str) -> bool:
     """True when a backbone label names a stand-in (never put beside a paper number)."""
     return str(backbone).startswith("standin:")
+
+
+def is_suite_trained(backbone: str) -> bool:
+    """True when a backbone label names a network the suite trained on SynthTalk (``synthtalk:...``)."""
+    return str(backbone).startswith("synthtalk:")
+
+
+def is_comparable(backbone: str) -> bool:
+    """True only for official networks: stand-ins and suite-trained evaluators are never ranked against a paper."""
+    return not (is_standin(backbone) or is_suite_trained(backbone))
 
 
 def video_frames(video) -> np.ndarray:
@@ -85,5 +96,6 @@ def sample_frames(frames: np.ndarray, stride: int = 1, max_frames: int | None = 
     return frames
 
 
-__all__ = ["PER_VIDEO", "SET", "Scorer", "VideoSkipped", "is_standin", "sample_frames", "standin_label",
+__all__ = ["PER_VIDEO", "SET", "Scorer", "VideoSkipped", "is_comparable", "is_standin", "is_suite_trained",
+           "sample_frames", "standin_label",
            "video_frames"]
