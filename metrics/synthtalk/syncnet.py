@@ -85,8 +85,9 @@ class SyncTrainSet:
         boxes = [face_boxes(p, c.frames.shape[2], c.frames.shape[1]) for c, p in zip(clips, points, strict=True)]
         return cls([c.frames for c in clips], boxes, [mfcc_features(c.audio) for c in clips])
 
-    def lips(self, clip: int, start: int, rng: np.random.Generator | None = None) -> torch.Tensor:
-        """One window [3,5,224,224] of BGR 0-255 crops; augmented when ``rng`` is given."""
+    def lips(self, clip: int, start: int, rng: np.random.Generator | None = None,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+        """One window [3,5,224,224] of BGR 0-255 crops (written into ``out`` if given); augmented when ``rng`` is."""
         frames = self.frames[clip][start:start + WINDOW]
         boxes = self.boxes[clip][start:start + WINDOW].copy()
         if rng is not None:
@@ -98,8 +99,10 @@ class SyncTrainSet:
             gain, offset = rng.uniform(0.75, 1.25), rng.uniform(-20, 20)
             frames = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) if sigma > 0.05 else f for f in frames])
             frames = np.clip(frames * gain + offset, 0, 255).astype(np.uint8)
-        crops = lip_crops(frames, boxes)
-        return torch.from_numpy(crops).permute(3, 0, 1, 2).float()
+        rgb = torch.from_numpy(crop_faces(frames, boxes)).permute(3, 0, 1, 2)  # [3,5,224,224]; boxes have no NaN
+        out = torch.empty(rgb.shape) if out is None else out
+        out.copy_(rgb.flip(0))  # RGB -> BGR and uint8 -> float in one pass
+        return out
 
     def audio(self, clip: int, start: int) -> torch.Tensor:
         col = MFCC_PER_FRAME * start
@@ -111,7 +114,9 @@ class SyncTrainSet:
         n = len(self.frames)
         clips = rng.integers(0, n, size)
         starts = np.array([rng.integers(0, self.counts[c]) for c in clips])
-        lips = torch.stack([self.lips(c, s, rng) for c, s in zip(clips, starts, strict=True)])
+        lips = torch.empty(size, 3, WINDOW, 224, 224)
+        for b, (c, s) in enumerate(zip(clips, starts, strict=True)):
+            self.lips(c, s, rng, out=lips[b])
         aud, owner, pos = [], [], []
         for b, (c, s) in enumerate(zip(clips, starts, strict=True)):
             aud.append(self.audio(c, s))
