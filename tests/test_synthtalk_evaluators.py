@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,32 @@ def test_trained_syncnet_reports_an_offset_that_follows_the_audio_shift(synth):
     assert any(_offsets(untrained, c, shifts) != pytest.approx([8, 0, -8], abs=1) for c in test)
 
 
+def test_syncnet_training_pushes_lips_away_from_the_zero_padding(synth, monkeypatch):
+    """calc_pdist pads the audio features with zero vectors beyond the clip; every lip window meets the
+    zero vector as a negative, so that a lip embedding near the origin cannot make offset +-15 win."""
+    from metrics.sync import mfcc_features
+    from metrics.synthtalk import syncnet
+    from metrics.synthtalk.data import SynthTalkFolder
+
+    train = SynthTalkFolder(synth).clips("train")
+    frames = [_cartoon(c.gt["mouth_open"]) for c in train]
+    train_set = syncnet.SyncTrainSet(frames, [np.repeat(CARTOON_BOX[None], len(f), 0) for f in frames],
+                                     [mfcc_features(c.audio) for c in train])
+    seen = []
+    real_loss = syncnet.contrastive_loss
+    monkeypatch.setattr(syncnet, "contrastive_loss", lambda d, p, m: seen.append((d, p)) or real_loss(d, p, m))
+    batch, shifts, others = 3, 2, 1
+    lips = {}
+    real_forward = syncnet.S.forward_lip
+    monkeypatch.setattr(syncnet.S, "forward_lip", lambda self, x: lips.setdefault("v", real_forward(self, x)))
+    syncnet.train_syncnet(train_set, width=0.0625, steps=1, batch=batch, lr=1e-3, margin=30.0, shift_negatives=shifts,
+                          other_negatives=others, min_shift=2, seed=0, progress=False)
+    dist, positive = seen[0]
+    assert len(dist) == batch * (1 + shifts + others) + batch and int(positive.sum()) == batch
+    assert not positive[-batch:].any()
+    assert torch.allclose(dist[-batch:], lips["v"].norm(dim=1), atol=1e-4)
+
+
 def test_skill_report_is_written_and_flattens_for_mlflow(trained):
     from metrics.synthtalk.skill import flatten
 
@@ -271,6 +298,20 @@ def test_skill_report_is_written_and_flattens_for_mlflow(trained):
     flat = flatten(skill)
     assert all(k.startswith("evaluators/") and np.isfinite(v) for k, v in flat.items())
     assert "evaluators/sync_offset_within_1" in flat and "evaluators/nme_held_out" in flat
+
+
+def test_skill_of_a_face_network_that_finds_no_face_is_measured_not_crashed(trained, synth, monkeypatch):
+    from metrics.synthtalk.data import SynthTalkFolder
+    from metrics.synthtalk.skill import face_skill, sync_skill
+
+    monkeypatch.setattr("metrics.synthtalk.tracker.PRESENCE_THRESHOLD", 1.1)  # no frame is a face
+    clips = SynthTalkFolder(synth).clips("test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean over no found frame
+        face = face_skill(Lab(trained), clips)
+    assert face["Glo"] == {"n": 0} and face["Exp"] == {"n": 0} and face["found"]["clean"] == 0.0
+    sync = sync_skill(Lab(trained), clips)
+    assert sync["offset_within_1_frame"] == 0.0 and sync["n_pairs"] == 17 * len(clips)
 
 
 def test_presence_head_rejects_non_faces_and_keeps_blurred_faces(trained, synth):

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from metrics.bootstrap import bootstrap_ci
 from metrics.frechet import frechet_from_features
+from metrics.landmarks import VideoSkipped
 from metrics.motion import glo_exp
 from metrics.sync import mfcc_features, sync_from_features
 from metrics.synthtalk.face_train import MODERATE_BLUR, NEGATIVE_KINDS, gaussian_blur, make_negatives
@@ -35,11 +36,16 @@ def nme(points: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _relative(pred: np.ndarray, true: np.ndarray) -> dict:
+    """Agreement over the clips where the face network found a face (NaN elsewhere; ``n`` counts them)."""
+    ok = np.isfinite(pred)
+    pred, true = pred[ok], true[ok]
+    if not ok.any():
+        return {"n": 0}
     rel = pred / true - 1
     return {"median_abs_rel_err": float(np.median(np.abs(rel))), "max_abs_rel_err": float(np.abs(rel).max()),
             "mean_pred": float(pred.mean()), "mean_true": float(true.mean()),
             "rel_err_of_mean": float(pred.mean() / true.mean() - 1),
-            "share_within_10pct": float((np.abs(rel) <= 0.10).mean())}
+            "share_within_10pct": float((np.abs(rel) <= 0.10).mean()), "n": int(ok.sum())}
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -51,8 +57,12 @@ def face_skill(lab, clips) -> dict:
     per_clip, nmes = [], {"trained": [], "held_out": []}
     for c in clips:
         track = tracker(c.frames)
-        truth, got = glo_exp(c.keypoints), glo_exp(track.points)
-        e = nme(track.points, c.keypoints)
+        truth = glo_exp(c.keypoints)
+        try:
+            got = glo_exp(track.points)
+        except VideoSkipped:  # no face found in enough frames: the clip counts as missed
+            got = {"Glo": float("nan"), "Exp": float("nan")}
+        e = nme(track.points, c.keypoints) if track.found.any() else float("nan")
         nmes["held_out" if c.held_out else "trained"].append(e)
         per_clip.append({"video": c.video_id, "held_out": c.held_out, "nme": e, "found": track.found_fraction,
                          "Glo_true": truth["Glo"], "Glo": got["Glo"], "Exp_true": truth["Exp"], "Exp": got["Exp"]})
@@ -67,8 +77,8 @@ def face_skill(lab, clips) -> dict:
     garbage = make_negatives(frames, torch.Generator().manual_seed(0), kinds=kinds)
     hit = tracker(_to_uint8(garbage)).found
     found.update({f"non_face_{k}": float(hit[(kinds == i).numpy()].mean()) for i, k in enumerate(NEGATIVE_KINDS)})
-    return {"nme_trained_identities": float(np.mean(nmes["trained"])) if nmes["trained"] else None,
-            "nme_held_out_identities": float(np.mean(nmes["held_out"])) if nmes["held_out"] else None,
+    return {"nme_trained_identities": float(np.nanmean(nmes["trained"])) if nmes["trained"] else None,
+            "nme_held_out_identities": float(np.nanmean(nmes["held_out"])) if nmes["held_out"] else None,
             "Glo": _relative(col["Glo"], col["Glo_true"]), "Exp": _relative(col["Exp"], col["Exp_true"]),
             "found": found, "per_clip": per_clip, "blur_sigma_px": S * MODERATE_BLUR}
 
@@ -96,7 +106,12 @@ def sync_skill(lab, clips, progress: bool = False) -> dict:
     order = np.random.default_rng(0).permutation(len(clips))
     partner = {int(order[i]): int(order[(i + 1) % len(order)]) for i in range(len(order))}  # no item keeps its audio
     for i, c in enumerate(tqdm(clips, desc="SyncNet skill", disable=not progress)):
-        crops = lip_crops(c.frames, tracker(c.frames).boxes)
+        track = tracker(c.frames)
+        if not track.found.any():  # nothing to crop the lips from: every shift of this clip is a miss
+            hits += [False] * len(SHIFTS)
+            per_clip.append({"video": c.video_id, "offsets": None, "Sync-C": None, "Sync-C_shuffled": None})
+            continue
+        crops = lip_crops(c.frames, track.boxes)
         n = window_count(len(crops), mfcc_features(c.audio).shape[1])
         with torch.no_grad():
             video = model.forward_lip(torch.from_numpy(crops).permute(3, 0, 1, 2).float()[None])[0].T[:n]
@@ -162,8 +177,8 @@ def flatten(skill: dict) -> dict[str, float]:
     """The headline figures of a skill report as ``{name: float}`` (what the runner logs to MLflow)."""
     f, s, x = skill["face"], skill["sync"], skill["features"]
     out = {"nme_trained": f["nme_trained_identities"], "nme_held_out": f["nme_held_out_identities"],
-           "glo_rel_err_median": f["Glo"]["median_abs_rel_err"], "glo_rel_err_of_mean": f["Glo"]["rel_err_of_mean"],
-           "exp_rel_err_median": f["Exp"]["median_abs_rel_err"], "exp_rel_err_of_mean": f["Exp"]["rel_err_of_mean"],
+           "glo_rel_err_median": f["Glo"].get("median_abs_rel_err"), "glo_rel_err_of_mean": f["Glo"].get("rel_err_of_mean"),
+           "exp_rel_err_median": f["Exp"].get("median_abs_rel_err"), "exp_rel_err_of_mean": f["Exp"].get("rel_err_of_mean"),
            **{f"found_{k}": v for k, v in f["found"].items()},
            "sync_offset_within_1": s["offset_within_1_frame"], "sync_c_own": s["sync_c_own_audio"]["mean"],
            "sync_c_shuffled": s["sync_c_shuffled_audio"]["mean"], "sync_intervals_apart": float(s["intervals_apart"])}
