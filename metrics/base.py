@@ -62,7 +62,7 @@ def is_suite_trained(backbone: str) -> bool:
 
 
 def is_comparable(backbone: str) -> bool:
-    """True only for official networks: stand-ins and suite-trained evaluators are never ranked against a paper."""
+    """True only for official networks: stand-ins and suite-trained evaluators never meet a paper's rank."""
     return not (is_standin(backbone) or is_suite_trained(backbone))
 
 

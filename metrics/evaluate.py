@@ -87,7 +87,8 @@ def split_subset(name: str) -> tuple[str | None, str]:
 
 def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None = None, n_boot: int = 1000,
                      seed: int = 0, progress: bool = True, standin: bool = True, options: dict | None = None,
-                     device: str = "cpu", preset: str = "paper", subsets: dict | None = None, lab=None) -> EvalResult:
+                     device: str = "cpu", preset: str = "paper", subsets: dict | None = None,
+                     lab=None) -> EvalResult:
     """Score every video of ``pred_dir`` (paired by stem with ``gt_dir``) with ``metrics``.
 
     Args:
@@ -125,7 +126,8 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     at_frames = sorted({k for k in map(registry.frame_of, names) if k is not None})
     if at_frames:  # SSIM@k asked for: the SSIM scorer adds those frames, and skips its mean unless SSIM is asked too
         opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}
-    scorers = {g: registry.build(g, weights, device=device, standin=standin, lab=lab, **opts[g]) for g in groups}
+    scorers = {g: registry.build(g, weights, device=device, standin=standin, lab=lab, **opts[g])
+               for g in groups}
 
     rows, feats = [], {g: ([], [], []) for g in groups if scorers[g].kind == SET}  # pred, gt, video name
     for stem, path in tqdm(preds.items(), desc="evaluate", unit="video", disable=not progress):
@@ -265,8 +267,9 @@ def main(argv=None) -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--lab", default=None, help="SynthTalk evaluator folder (metrics.synthtalk.ensure_evaluators): "
-                    "scores Sync, Motion, FID, FVD and E-FID where no official file is given")
+    ap.add_argument("--lab", default=None,
+                    help="SynthTalk evaluator folder (python -m metrics.synthtalk FOLDER prints it): "
+                         "scores Sync, Motion, FID, FVD and E-FID where no official file is given")
     ap.add_argument("--system", default=None,
                     help="log the scores to MLflow as a baseline row of this name (e.g. Hallo); needs --experiment")
     ap.add_argument("--experiment", default=None,

@@ -97,7 +97,7 @@ def scorer_groups(metrics) -> list[str]:
 
 
 def uses_lab(group: str, weights_cfg: dict | None = None, lab=None) -> bool:
-    """True when ``group`` is scored by the SynthTalk evaluators in ``lab``: given, and no official file set."""
+    """True when the SynthTalk evaluators in ``lab`` score ``group``: lab given, official files not set."""
     from metrics.weights import resolve
 
     if lab is None or group not in LAB_SCORERS:
@@ -134,5 +134,6 @@ def builder(group: str):
     return lambda weights_cfg=None, **kw: build(group, weights_cfg, **kw)
 
 
-__all__ = ["GT_ONLY_METRICS", "LAB_SCORERS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "SSIM_AT", "ScorerEntry",
-           "build", "builder", "frame_of", "group_of", "required_weight_keys", "scorer_groups", "uses_lab"]
+__all__ = ["GT_ONLY_METRICS", "LAB_SCORERS", "METRIC_NAMES", "METRIC_TO_SCORER", "SCORERS", "SSIM_AT",
+           "ScorerEntry", "build", "builder", "frame_of", "group_of", "required_weight_keys", "scorer_groups",
+           "uses_lab"]

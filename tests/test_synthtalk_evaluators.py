@@ -1,6 +1,7 @@
 """SynthTalk evaluators: the train-once cache, its damage and concurrency handling, the scorers'
 protocol and labels, the resolution order official > synthtalk > stand-in, the SyncNet key layout,
 and that a trained SyncNet's reported offset follows the audio shift."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,23 @@ from metrics.synthtalk.lab import FILES, Lab, load_sync, open_lab
 
 REPO = Path(__file__).resolve().parents[1]
 # the photos' mouths are a few pixels wide at 32 px: train on the cat and a drawn face, hold the astronaut out
-DATA = dict(image_size=32, num_identities=3, clips_per_identity=1, seconds_per_clip=2.0,
-            test_identities=["astronaut"], test_clips_per_identity=1, test_seconds=2.0)
+DATA = dict(
+    image_size=32,
+    num_identities=3,
+    clips_per_identity=1,
+    seconds_per_clip=2.0,
+    test_identities=["astronaut"],
+    test_clips_per_identity=1,
+    test_seconds=2.0,
+)
 #: Few steps: enough to exercise every file of the cache, not to learn.
 QUICK = {"face": {"steps": 3, "width": 8}, "sync": {"steps": 2, "batch": 4}, "skill": False}
 #: A face network that tells the tiny set's faces from non-faces; a SyncNet that only has to load and run.
-TRAINED = {"face": {"steps": 300, "width": 8, "pairs": 16, "negatives": 32}, "sync": {"steps": 10, "batch": 4},
-           "skill": True}
+TRAINED = {
+    "face": {"steps": 300, "width": 8, "pairs": 16, "negatives": 32},
+    "sync": {"steps": 10, "batch": 4},
+    "skill": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +96,9 @@ def test_cache_key_follows_generator_version_config_and_code(monkeypatch):
     key = cache_key(params, cfg)
     assert cache_key(dict(params, version=3), cfg) != key
     assert cache_key(params, EvaluatorConfig.from_dict({**QUICK, "sync": {"steps": 3, "batch": 4}})) != key
-    assert cache_key(params, EvaluatorConfig.from_dict({**QUICK, "skill": True})) == key  # skill changes no weight
+    assert (
+        cache_key(params, EvaluatorConfig.from_dict({**QUICK, "skill": True})) == key
+    )  # skill changes no weight
     monkeypatch.setattr("metrics.synthtalk.config.CODE_VERSION", 999)
     assert cache_key(params, cfg) != key
 
@@ -114,10 +127,20 @@ def test_two_processes_at_once_build_one_intact_cache(synth, tmp_path):
     script = (
         "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         "from metrics.synthtalk import ensure_evaluators\n"
-        f"print(ensure_evaluators({str(synth)!r}, {cfg!r}, progress=False))\n")
+        f"print(ensure_evaluators({str(synth)!r}, {cfg!r}, progress=False))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     folders = {o[0].strip().splitlines()[-1] for o in outs}
@@ -138,7 +161,9 @@ def test_atomic_write_keeps_the_mode_open_would_give(tmp_path):
             f.write("{}")
     finally:
         os.umask(old)
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777 == 0o640
+    assert (
+        (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777 == 0o640
+    )
 
 
 def test_bad_inputs_name_the_file_or_key(tmp_path, synth):
@@ -192,8 +217,15 @@ def test_scorers_follow_the_protocol_and_label_synthtalk(trained, synth):
 def test_evaluate_marks_synthtalk_numbers_not_comparable(trained, synth):
     from metrics.evaluate import evaluate_folders
 
-    res = evaluate_folders(synth / "videos", synth / "videos", metrics=["Sync-C", "Glo", "FID", "E-FID"], n_boot=10,
-                           progress=False, lab=trained, standin=False)
+    res = evaluate_folders(
+        synth / "videos",
+        synth / "videos",
+        metrics=["Sync-C", "Glo", "FID", "E-FID"],
+        n_boot=10,
+        progress=False,
+        lab=trained,
+        standin=False,
+    )
     for m in ("Sync-C", "Glo", "FID", "E-FID"):
         s = res.summary[m]
         assert s["backbone"].startswith("synthtalk:") and s["comparable_to_paper"] is False
@@ -223,7 +255,7 @@ def _cartoon(mouth_open: np.ndarray) -> np.ndarray:
     """32 px frames of a flat face whose dark mouth bar is as tall as SynthTalk's ground-truth opening."""
     frames = np.full((len(mouth_open), 32, 32, 3), 200, np.uint8)
     for t, m in enumerate(mouth_open):
-        frames[t, 20:21 + int(round(9 * m)), 10:22] = 20
+        frames[t, 20 : 21 + int(round(9 * m)), 10:22] = 20
     return frames
 
 
@@ -234,8 +266,10 @@ def _offsets(model, clip, shifts):
 
     frames = _cartoon(clip.gt["mouth_open"])
     crops = lip_crops(frames, np.repeat(CARTOON_BOX[None], len(frames), 0))
-    return [sync_from_features(*embed(model, crops, mfcc_features(delayed(clip.audio, k))))["sync_offset"]
-            for k in shifts]
+    return [
+        sync_from_features(*embed(model, crops, mfcc_features(delayed(clip.audio, k))))["sync_offset"]
+        for k in shifts
+    ]
 
 
 def test_trained_syncnet_reports_an_offset_that_follows_the_audio_shift(synth):
@@ -252,8 +286,17 @@ def test_trained_syncnet_reports_an_offset_that_follows_the_audio_shift(synth):
     frames = [_cartoon(c.gt["mouth_open"]) for c in train]
     boxes = [np.repeat(CARTOON_BOX[None], len(f), 0) for f in frames]
     sync = EvaluatorConfig().sync
-    args = dict(width=sync.width, batch=8, lr=sync.lr, margin=sync.margin, shift_negatives=sync.shift_negatives,
-                other_negatives=sync.other_negatives, min_shift=sync.min_shift, seed=0, progress=False)
+    args = dict(
+        width=sync.width,
+        batch=8,
+        lr=sync.lr,
+        margin=sync.margin,
+        shift_negatives=sync.shift_negatives,
+        other_negatives=sync.other_negatives,
+        min_shift=sync.min_shift,
+        seed=0,
+        progress=False,
+    )
     train_set = SyncTrainSet(frames, boxes, [mfcc_features(c.audio) for c in train])
     shifts = (-8, 0, 8)
     untrained = train_syncnet(train_set, steps=0, **args)
@@ -272,17 +315,33 @@ def test_syncnet_training_pushes_lips_away_from_the_zero_padding(synth, monkeypa
 
     train = SynthTalkFolder(synth).clips("train")
     frames = [_cartoon(c.gt["mouth_open"]) for c in train]
-    train_set = syncnet.SyncTrainSet(frames, [np.repeat(CARTOON_BOX[None], len(f), 0) for f in frames],
-                                     [mfcc_features(c.audio) for c in train])
+    train_set = syncnet.SyncTrainSet(
+        frames,
+        [np.repeat(CARTOON_BOX[None], len(f), 0) for f in frames],
+        [mfcc_features(c.audio) for c in train],
+    )
     seen = []
     real_loss = syncnet.contrastive_loss
-    monkeypatch.setattr(syncnet, "contrastive_loss", lambda d, p, m: seen.append((d, p)) or real_loss(d, p, m))
+    monkeypatch.setattr(
+        syncnet, "contrastive_loss", lambda d, p, m: seen.append((d, p)) or real_loss(d, p, m)
+    )
     batch, shifts, others = 3, 2, 1
     lips = {}
     real_forward = syncnet.S.forward_lip
     monkeypatch.setattr(syncnet.S, "forward_lip", lambda self, x: lips.setdefault("v", real_forward(self, x)))
-    syncnet.train_syncnet(train_set, width=0.0625, steps=1, batch=batch, lr=1e-3, margin=30.0, shift_negatives=shifts,
-                          other_negatives=others, min_shift=2, seed=0, progress=False)
+    syncnet.train_syncnet(
+        train_set,
+        width=0.0625,
+        steps=1,
+        batch=batch,
+        lr=1e-3,
+        margin=30.0,
+        shift_negatives=shifts,
+        other_negatives=others,
+        min_shift=2,
+        seed=0,
+        progress=False,
+    )
     dist, positive = seen[0]
     assert len(dist) == batch * (1 + shifts + others) + batch and int(positive.sum()) == batch
     assert not positive[-batch:].any()

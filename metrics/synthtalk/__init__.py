@@ -23,6 +23,7 @@ Usage::
     lab = ensure_evaluators(SynthTalk(root, ...).build())      # trains once, then reuses
     evaluate_folders(pred_dir, gt_dir, lab=lab)                # or: python -m metrics.evaluate ... --lab DIR
 """
+
 from metrics.synthtalk.cache import ensure_evaluators, evaluator_folder
 from metrics.synthtalk.config import EvaluatorConfig
 

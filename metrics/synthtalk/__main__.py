@@ -5,6 +5,7 @@
 Prints the evaluator folder (give it to ``python -m metrics.evaluate ... --lab``) and the headline
 skill figures of its ``skill.json``.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,6 @@
 """Train the SynthTalk evaluators once and keep them beside the data: :func:`ensure_evaluators`.
 
-The folder is ``<SynthTalk folder>/evaluators/<key>/`` with ``key`` = :func:`metrics.synthtalk.config.cache_key`
+The folder is ``<SynthTalk folder>/evaluators/<key>/``, ``key`` = :func:`metrics.synthtalk.config.cache_key`
 (generator parameters incl. their version, the evaluator config, the code version). Each file is
 written to a temporary name and renamed (a crash never leaves half a file under the real name) with
 the mode a plain ``open()`` gives (the umask decides). A file lock around the whole check-and-train
@@ -9,6 +9,7 @@ loaded (truncated, not a torch file, wrong keys) is reported in a warning naming
 only it is replaced; its siblings stay (training is deterministic for a fixed seed, so a retrained
 face network equals the one the cached SyncNet was trained with).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def _umask() -> int:
 
 
 def atomic_write(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename onto ``path``; the file gets mode 0o666 minus the umask, like open()."""
+    """``write(tmp_path)``, then rename onto ``path``; mode 0o666 minus the umask, as open() gives."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # open()'s mode, umask applied
@@ -68,8 +69,13 @@ def evaluator_folder(synthtalk_folder, config: EvaluatorConfig | dict | None = N
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 class _Builder:
@@ -85,8 +91,10 @@ class _Builder:
         if self._train is None:
             self._train = self.data.clips("train")
             if not self._train:
-                raise ValueError(f"{self.data.folder / 'splits' / 'train.txt'}: empty training split; the SynthTalk "
-                                 f"evaluators train on it (raise data.clips_per_identity)")
+                raise ValueError(
+                    f"{self.data.folder / 'splits' / 'train.txt'}: empty training split; the SynthTalk "
+                    f"evaluators train on it (raise data.clips_per_identity)"
+                )
         return self._train
 
     def _timed(self, name: str, fn):
@@ -97,7 +105,10 @@ class _Builder:
             timings = load_json(path)
         except DamagedFile:
             timings = {}
-        timings[name] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+        timings[name] = {
+            "wall_s": round(time.perf_counter() - t0, 2),
+            "cpu_s": round(time.process_time() - c0, 2),
+        }
         _save_json(path, timings)
         log.info("trained the SynthTalk %s evaluator in %.1f s (%s)", name, timings[name]["wall_s"], self.out)
         self.trained.append(name)
@@ -111,8 +122,11 @@ class _Builder:
                 log.info("reusing the SynthTalk %s evaluator %s", name, path)
                 return model
             except DamagedFile as e:
-                warnings.warn(f"{e}; damaged cached SynthTalk evaluator, retraining it "
-                              f"(the other files of {self.out} are kept)", stacklevel=3)
+                warnings.warn(
+                    f"{e}; damaged cached SynthTalk evaluator, retraining it "
+                    f"(the other files of {self.out} are kept)",
+                    stacklevel=3,
+                )
         model = self._timed(name, train)
         save(path, model)
         return model
@@ -123,14 +137,28 @@ class _Builder:
         def train():
             c, f = self.train_clips, self.cfg.face
             return train_facenet(
-                np.concatenate([x.frames for x in c]), np.concatenate([x.keypoints for x in c]),
-                np.concatenate([x.gt["mouth_open"] for x in c]), np.concatenate([x.gt["blink"] for x in c]),
-                np.concatenate([np.full(len(x.frames), i) for i, x in enumerate(c)]), width=f.width, steps=f.steps,
-                pairs=f.pairs, negatives=f.negatives, lr=f.lr, motion_weight=f.motion_weight,
-                blink_oversample=f.blink_oversample, seed=self.cfg.seed, progress=self.progress)
+                np.concatenate([x.frames for x in c]),
+                np.concatenate([x.keypoints for x in c]),
+                np.concatenate([x.gt["mouth_open"] for x in c]),
+                np.concatenate([x.gt["blink"] for x in c]),
+                np.concatenate([np.full(len(x.frames), i) for i, x in enumerate(c)]),
+                width=f.width,
+                steps=f.steps,
+                pairs=f.pairs,
+                negatives=f.negatives,
+                lr=f.lr,
+                motion_weight=f.motion_weight,
+                blink_oversample=f.blink_oversample,
+                seed=self.cfg.seed,
+                progress=self.progress,
+            )
 
-        return self._cached("face", lambda p: load_face(p, self.cfg, self.data.image_size), train,
-                            lambda p, m: _save_torch(p, save_face_blob(m)))
+        return self._cached(
+            "face",
+            lambda p: load_face(p, self.cfg, self.data.image_size),
+            train,
+            lambda p, m: _save_torch(p, save_face_blob(m)),
+        )
 
     def sync(self, tracker):
         from metrics.synthtalk.syncnet import SyncTrainSet, train_syncnet
@@ -138,15 +166,31 @@ class _Builder:
         def train():
             clips, s = self.train_clips, self.cfg.sync
             data = SyncTrainSet.from_clips(clips, [tracker.outputs(c.frames)["points"] for c in clips])
-            return train_syncnet(data, width=s.width, steps=s.steps, batch=s.batch, lr=s.lr, margin=s.margin,
-                                 shift_negatives=s.shift_negatives, other_negatives=s.other_negatives,
-                                 min_shift=s.min_shift, seed=self.cfg.seed, progress=self.progress)
+            return train_syncnet(
+                data,
+                width=s.width,
+                steps=s.steps,
+                batch=s.batch,
+                lr=s.lr,
+                margin=s.margin,
+                shift_negatives=s.shift_negatives,
+                other_negatives=s.other_negatives,
+                min_shift=s.min_shift,
+                seed=self.cfg.seed,
+                progress=self.progress,
+            )
 
-        return self._cached("sync", lambda p: load_sync(p, self.cfg.sync.width), train,
-                            lambda p, m: _save_torch(p, m.state_dict()))
+        return self._cached(
+            "sync",
+            lambda p: load_sync(p, self.cfg.sync.width),
+            train,
+            lambda p, m: _save_torch(p, m.state_dict()),
+        )
 
 
-def ensure_evaluators(synthtalk_folder, config: EvaluatorConfig | dict | None = None, progress: bool = True) -> Path:
+def ensure_evaluators(
+    synthtalk_folder, config: EvaluatorConfig | dict | None = None, progress: bool = True
+) -> Path:
     """Train what is missing of the SynthTalk evaluators and return their folder.
 
     Args:
@@ -201,9 +245,16 @@ def _ensure_skill(build: _Builder, out: Path) -> None:
         timings = load_json(out / FILES["timings"])
     except DamagedFile:
         timings = {}
-    report.update({"key": lab.key, "synthtalk": str(build.data.folder), "machine": machine(),
-                   "date": datetime.now(UTC).isoformat(timespec="seconds"), "train_time": timings,
-                   "skill_time_s": round(time.perf_counter() - t0, 2)})
+    report.update(
+        {
+            "key": lab.key,
+            "synthtalk": str(build.data.folder),
+            "machine": machine(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "train_time": timings,
+            "skill_time_s": round(time.perf_counter() - t0, 2),
+        }
+    )
     _save_json(path, report)
 
 

@@ -4,6 +4,7 @@ The defaults are chosen by measurement (README "SynthTalk evaluators"): all eval
 the main job's budget on a 2-core CPU at 32 px. Any change of a value, of the generator parameters
 (``params.json``, its ``version`` included) or of :data:`CODE_VERSION` gives a new cache folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ CODE_VERSION = 1
 
 @dataclass(frozen=True)
 class FaceConfig:
-    """Face network (:mod:`metrics.synthtalk.face_train`): width, steps, batch (pairs + negatives), loss weights."""
+    """Face network (:mod:`metrics.synthtalk.face_train`): width, steps, batch, loss weights."""
 
     width: int = 16
     steps: int = 800
@@ -29,7 +30,7 @@ class FaceConfig:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """SyncNet (:mod:`metrics.synthtalk.syncnet`): width of ``metrics.sync.S``, steps, batch, contrastive margin.
+    """SyncNet (:mod:`metrics.synthtalk.syncnet`): width of ``metrics.sync.S``, steps, batch, margin.
 
     A margin above the initial embedding distances (~20) keeps the negatives' push active from the
     first step; with 10 the training sat longer at the collapsed state where all distances are equal.
@@ -47,7 +48,7 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class EvaluatorConfig:
-    """Everything the cached evaluators depend on besides the data; ``skill``: measure and write skill.json."""
+    """What the cached evaluators depend on besides the data; ``skill``: measure and write skill.json."""
 
     face: FaceConfig = field(default_factory=FaceConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
@@ -67,7 +68,9 @@ class EvaluatorConfig:
             given = dict(d.pop(name, None) or {})
             bad = sorted(set(given) - {f.name for f in fields(sub)})
             if bad:
-                raise ValueError(f"evaluators.{name}: unknown keys {bad}; use {[f.name for f in fields(sub)]}")
+                raise ValueError(
+                    f"evaluators.{name}: unknown keys {bad}; use {[f.name for f in fields(sub)]}"
+                )
             parts[name] = sub(**given)
         return cls(**parts, **d)
 
@@ -76,7 +79,7 @@ class EvaluatorConfig:
 
 
 def cache_key(params: dict, config: EvaluatorConfig) -> str:
-    """12 hex digits of SHA-1 over the generator parameters, the config (skill switch aside) and CODE_VERSION."""
+    """12 hex digits of SHA-1 over the generator parameters, the config (skill aside), CODE_VERSION."""
     cfg = config.to_dict()
     cfg.pop("skill")  # measuring skill changes no weight
     blob = json.dumps({"params": params, "config": cfg, "code": CODE_VERSION}, sort_keys=True)

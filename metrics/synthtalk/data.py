@@ -13,6 +13,7 @@ The metrics package sits below the data modules, so this reader knows the layout
 generator's code; mp4/wav decoding goes through ``datamodules.video_io`` imported on use, as
 ``metrics/evaluate.py`` does.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,8 @@ class SynthTalkFolder:
             if not (self.folder / rel).is_file():
                 raise FileNotFoundError(
                     f"{self.folder / rel}: missing; {self.folder} is not a built SynthTalk folder "
-                    f"(build it with datamodules.synthtalk.SynthTalk(...).build() and pass the folder it returns)")
+                    "(build it with datamodules.synthtalk.SynthTalk(...).build(); pass the folder it returns)"
+                )
         self.params: dict = json.loads((self.folder / "params.json").read_text())
         self.identities: dict = json.loads((self.folder / "identities.json").read_text())
 
@@ -84,7 +86,9 @@ class SynthTalkFolder:
         with np.load(path) as z:
             missing = [k for k in GT_KEYS if k not in z.files]
             if missing:
-                raise ValueError(f"{path}: ground truth lacks {missing}; rebuild the SynthTalk folder {self.folder}")
+                raise ValueError(
+                    f"{path}: ground truth lacks {missing}; rebuild the SynthTalk folder {self.folder}"
+                )
             gt = {k: np.asarray(z[k], dtype=np.float32) for k in GT_KEYS}
         n = min(len(video.frames), len(gt["keypoints"]))
         identity = self.identity_of(video_id)

@@ -11,6 +11,7 @@ and heavily blurred frames (a shapeless blob of face colours). A moderately blur
 positive. Losses: L1 on keypoints in pixels, binary cross-entropy on presence, L1 on mouth opening
 and blink; keypoint, mouth and blink losses use positives only.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ from metrics.synthtalk.facenet import IBUG_MIRROR, FaceNet
 
 NEGATIVE_KINDS = ("shuffled", "noise", "flat", "heavy_blur")
 #: Blur (Gaussian sigma, as a fraction of the frame side) of positives and of "heavy_blur" negatives.
-MODERATE_BLUR = 1.0 / 32      # 1 px at 32 px: still a face
+MODERATE_BLUR = 1.0 / 32  # 1 px at 32 px: still a face
 HEAVY_BLUR = (1.0 / 8, 1.0 / 4)  # 4-8 px at 32 px: no face left
 
 
@@ -43,9 +44,10 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return y.reshape(N, C, H, W)
 
 
-def random_similarity(n: int, gen: torch.Generator, max_rot_deg: float = 12.0, zoom: float = 0.12,
-                      shift: float = 0.06) -> torch.Tensor:
-    """``n`` forward maps [n,2,3] of normalised [0,1] points: rotation and zoom about the centre, then shift."""
+def random_similarity(
+    n: int, gen: torch.Generator, max_rot_deg: float = 12.0, zoom: float = 0.12, shift: float = 0.06
+) -> torch.Tensor:
+    """``n`` forward maps [n,2,3] of normalised points: rotation and zoom about the centre, then shift."""
     r = torch.rand(n, 4, generator=gen) * 2 - 1
     a = torch.deg2rad(r[:, 0] * max_rot_deg)
     s = 1.0 + zoom * r[:, 1]
@@ -58,18 +60,21 @@ def random_similarity(n: int, gen: torch.Generator, max_rot_deg: float = 12.0, z
 
 
 def warp(images: torch.Tensor, points: torch.Tensor, A: torch.Tensor, flip: torch.Tensor):
-    """Apply forward maps ``A`` (then a mirror flip where ``flip``) to images [N,3,S,S] and points [N,68,2]."""
+    """Apply maps ``A`` (then a mirror flip where ``flip``) to images [N,3,S,S] and points [N,68,2]."""
     N = len(images)
     Af = A.clone()
     Af[flip] = torch.tensor([[-1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]) @ torch.cat(
-        [A[flip], torch.tensor([[[0.0, 0.0, 1.0]]]).expand(int(flip.sum()), 1, 3)], 1)
+        [A[flip], torch.tensor([[[0.0, 0.0, 1.0]]]).expand(int(flip.sum()), 1, 3)], 1
+    )
     pts = points @ Af[:, :, :2].transpose(1, 2) + Af[:, None, :, 2]
     pts[flip] = pts[flip][:, list(IBUG_MIRROR)]
     # grid_sample needs the inverse map in [-1, 1] coordinates: u = 2p - 1
     full = torch.cat([Af, torch.tensor([[[0.0, 0.0, 1.0]]]).expand(N, 1, 3)], 1)
     inv = torch.linalg.inv(full)[:, :2]
     T = torch.tensor([[2.0, 0.0, -1.0], [0.0, 2.0, -1.0], [0.0, 0.0, 1.0]])
-    theta = T[:2] @ torch.cat([inv, torch.tensor([[[0.0, 0.0, 1.0]]]).expand(N, 1, 3)], 1) @ torch.linalg.inv(T)
+    theta = (
+        T[:2] @ torch.cat([inv, torch.tensor([[[0.0, 0.0, 1.0]]]).expand(N, 1, 3)], 1) @ torch.linalg.inv(T)
+    )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False), pts
 
@@ -91,28 +96,38 @@ def colour_jitter(x: torch.Tensor, gen: torch.Generator, repeat: int = 1) -> tor
 
 
 def make_negatives(x: torch.Tensor, gen: torch.Generator, kinds: torch.Tensor | None = None) -> torch.Tensor:
-    """Non-faces made from frames [N,3,S,S] in [-1, 1]: kind ``kinds[i]`` of :data:`NEGATIVE_KINDS` (random if None)."""
+    """Non-faces from frames [N,3,S,S] in [-1, 1]: kind ``kinds[i]`` of :data:`NEGATIVE_KINDS` (or random)."""
     N, _, S, _ = x.shape
     kind = torch.randint(0, len(NEGATIVE_KINDS), (N,), generator=gen) if kinds is None else kinds
     out = x.clone()
     g = 4  # patch grid of the shuffle
     p = S // g
     for i in torch.nonzero(kind == 0).flatten().tolist():
-        tiles = x[i, :, :p * g, :p * g].reshape(3, g, p, g, p).permute(1, 3, 0, 2, 4).reshape(g * g, 3, p, p)
+        tiles = (
+            x[i, :, : p * g, : p * g].reshape(3, g, p, g, p).permute(1, 3, 0, 2, 4).reshape(g * g, 3, p, p)
+        )
         tiles = tiles[torch.randperm(g * g, generator=gen)]
-        out[i, :, :p * g, :p * g] = tiles.reshape(g, g, 3, p, p).permute(2, 0, 3, 1, 4).reshape(3, p * g, p * g)
+        out[i, :, : p * g, : p * g] = (
+            tiles.reshape(g, g, 3, p, p).permute(2, 0, 3, 1, 4).reshape(3, p * g, p * g)
+        )
     noise = kind == 1
     if noise.any():
         n = int(noise.sum())
         coarse = torch.rand(n, 3, 8, 8, generator=gen) * 2 - 1
         fine = torch.rand(n, 3, S, S, generator=gen) * 2 - 1
         mix = torch.rand(n, 1, 1, 1, generator=gen)
-        out[noise] = mix * F.interpolate(coarse, size=(S, S), mode="bilinear", align_corners=False) + (1 - mix) * fine
+        out[noise] = (
+            mix * F.interpolate(coarse, size=(S, S), mode="bilinear", align_corners=False) + (1 - mix) * fine
+        )
     flat = kind == 2
     if flat.any():
         n = int(flat.sum())
         colour = torch.rand(n, 3, 1, 1, generator=gen) * 2 - 1
-        ramp = torch.linspace(-1, 1, S)[None, None, :, None] * 0.3 * (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1)
+        ramp = (
+            torch.linspace(-1, 1, S)[None, None, :, None]
+            * 0.3
+            * (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1)
+        )
         out[flat] = (colour + ramp).clamp(-1, 1).expand(n, 3, S, S)
     heavy = kind == 3
     if heavy.any():
@@ -128,9 +143,22 @@ def pair_starts(clip_ids: np.ndarray) -> np.ndarray:
     return np.nonzero(clip_ids[1:] == clip_ids[:-1])[0]
 
 
-def train_facenet(frames: np.ndarray, points: np.ndarray, mouth: np.ndarray, blink: np.ndarray,
-                  clip_ids: np.ndarray, width: int, steps: int, pairs: int, negatives: int, lr: float,
-                  motion_weight: float, blink_oversample: float, seed: int, progress: bool = True) -> FaceNet:
+def train_facenet(
+    frames: np.ndarray,
+    points: np.ndarray,
+    mouth: np.ndarray,
+    blink: np.ndarray,
+    clip_ids: np.ndarray,
+    width: int,
+    steps: int,
+    pairs: int,
+    negatives: int,
+    lr: float,
+    motion_weight: float,
+    blink_oversample: float,
+    seed: int,
+    progress: bool = True,
+) -> FaceNet:
     """Train on uint8 frames [N,S,S,3] with keypoints [N,68,2] in [0,1], mouth [N], blink [N].
 
     A batch holds ``pairs`` pairs of consecutive frames of one clip (``clip_ids`` [N]) under one shared
@@ -158,7 +186,9 @@ def train_facenet(frames: np.ndarray, points: np.ndarray, mouth: np.ndarray, bli
         first = starts[torch.multinomial(weight, pairs, replacement=True, generator=gen)]
         idx = torch.stack([first, first + 1], 1).flatten()  # pair members side by side
         x, pts = x_all[idx], p_all[idx]
-        keep = (torch.rand(pairs, generator=gen) < 0.15).repeat_interleave(2)  # some pairs as the data shows them
+        keep = (torch.rand(pairs, generator=gen) < 0.15).repeat_interleave(
+            2
+        )  # some pairs as the data shows them
         A = random_similarity(pairs, gen).repeat_interleave(2, 0)
         A[keep] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         flip = (torch.rand(pairs, generator=gen) < 0.5).repeat_interleave(2) & ~keep
@@ -172,9 +202,13 @@ def train_facenet(frames: np.ndarray, points: np.ndarray, mouth: np.ndarray, bli
         pred = out["points"][:n]
         moved = (pred[1::2] - pred[0::2]) - (pts[1::2] - pts[0::2])
         target = torch.cat([torch.ones(n), torch.zeros(negatives)])
-        loss = (F.l1_loss(pred, pts) * S + motion_weight * moved.abs().mean() * S
-                + F.binary_cross_entropy_with_logits(out["presence"], target)
-                + F.l1_loss(out["mouth"][:n], m_all[idx]) + F.l1_loss(out["blink"][:n], b_all[idx]))
+        loss = (
+            F.l1_loss(pred, pts) * S
+            + motion_weight * moved.abs().mean() * S
+            + F.binary_cross_entropy_with_logits(out["presence"], target)
+            + F.l1_loss(out["mouth"][:n], m_all[idx])
+            + F.l1_loss(out["blink"][:n], b_all[idx])
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -182,5 +216,15 @@ def train_facenet(frames: np.ndarray, points: np.ndarray, mouth: np.ndarray, bli
     return model.eval()
 
 
-__all__ = ["HEAVY_BLUR", "MODERATE_BLUR", "NEGATIVE_KINDS", "colour_jitter", "gaussian_blur", "make_negatives",
-           "pair_starts", "random_similarity", "train_facenet", "warp"]
+__all__ = [
+    "HEAVY_BLUR",
+    "MODERATE_BLUR",
+    "NEGATIVE_KINDS",
+    "colour_jitter",
+    "gaussian_blur",
+    "make_negatives",
+    "pair_starts",
+    "random_similarity",
+    "train_facenet",
+    "warp",
+]

@@ -14,6 +14,7 @@ mouth opening and the eyelid closure (the expression outputs, E-FID's analogue o
 expression coefficients). GroupNorm, not BatchNorm: a clip of one identity must be scored the same
 whatever else shares the batch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,18 +26,26 @@ NUM_POINTS = 68
 #: iBUG-68 index of each point's mirror image under a horizontal flip (jaw, brows, nose base,
 #: eyes and lips swap sides; the nose ridge 27-30 maps onto itself).
 IBUG_MIRROR = (
-    tuple(range(16, -1, -1))                       # jaw 0-16
-    + tuple(range(26, 16, -1))                     # brows 17-26
-    + (27, 28, 29, 30) + (35, 34, 33, 32, 31)      # nose ridge, nose base
-    + (45, 44, 43, 42, 47, 46) + (39, 38, 37, 36, 41, 40)  # eyes 36-41 <-> 42-47
-    + (54, 53, 52, 51, 50, 49, 48) + (59, 58, 57, 56, 55)  # outer lips
-    + (64, 63, 62, 61, 60) + (67, 66, 65)          # inner lips
+    tuple(range(16, -1, -1))  # jaw 0-16
+    + tuple(range(26, 16, -1))  # brows 17-26
+    + (27, 28, 29, 30)
+    + (35, 34, 33, 32, 31)  # nose ridge, nose base
+    + (45, 44, 43, 42, 47, 46)
+    + (39, 38, 37, 36, 41, 40)  # eyes 36-41 <-> 42-47
+    + (54, 53, 52, 51, 50, 49, 48)
+    + (59, 58, 57, 56, 55)  # outer lips
+    + (64, 63, 62, 61, 60)
+    + (67, 66, 65)  # inner lips
 )
 assert sorted(IBUG_MIRROR) == list(range(NUM_POINTS))
 
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.GroupNorm(min(8, c_out // 4), c_out), nn.ReLU()]
+    return [
+        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+        nn.GroupNorm(min(8, c_out // 4), c_out),
+        nn.ReLU(),
+    ]
 
 
 class FaceNet(nn.Module):
@@ -72,8 +81,13 @@ class FaceNet(nn.Module):
         heat = self.dec(torch.cat([up, f2], 1))
         emb = self.embed(f3.mean((2, 3)))
         heads = self.heads(emb)
-        return {"points": soft_argmax(heat * self.log_temperature.exp()), "presence": heads[:, 0],
-                "mouth": heads[:, 1], "blink": heads[:, 2], "embedding": emb}
+        return {
+            "points": soft_argmax(heat * self.log_temperature.exp()),
+            "presence": heads[:, 0],
+            "mouth": heads[:, 1],
+            "blink": heads[:, 2],
+            "embedding": emb,
+        }
 
 
 def soft_argmax(heat: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@
   (62-66) and the mean eyelid gap (37-41, 38-40, 43-47, 44-46), both over the inter-ocular
   distance (36-45) so that face size and identity scale drop out.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,10 @@ def expression_features(outputs: dict) -> np.ndarray:
     p = np.asarray(outputs["points"], dtype=np.float64)
     iod = np.linalg.norm(p[:, 36] - p[:, 45], axis=-1).clip(min=1e-6)
     lip = np.linalg.norm(p[:, 62] - p[:, 66], axis=-1)
-    eye = np.mean([np.linalg.norm(p[:, a] - p[:, b], axis=-1) for a, b in ((37, 41), (38, 40), (43, 47), (44, 46))],
-                  axis=0)
+    eye = np.mean(
+        [np.linalg.norm(p[:, a] - p[:, b], axis=-1) for a, b in ((37, 41), (38, 40), (43, 47), (44, 46))],
+        axis=0,
+    )
     return np.stack([outputs["mouth"], outputs["blink"], lip / iod, eye / iod], -1)
 
 

@@ -6,10 +6,11 @@ Files of an evaluator folder ``<synthtalk folder>/evaluators/<key>/``:
 * ``face.pt``      ``{"format", "code_version", "image_size", "width", "state_dict"}`` of the face network;
 * ``syncnet.pt``   a plain state dict of ``metrics.sync.S`` at ``config.sync.width``: the key layout of
   the official ``syncnet_v2.model``;
-* ``timings.json`` training time of each evaluator; ``skill.json`` the measured skill (``metrics.synthtalk.skill``).
+* ``timings.json`` training time of each evaluator; ``skill.json`` the skill (``metrics.synthtalk.skill``).
 
 A file that cannot be read as what it should be raises :class:`DamagedFile` naming it.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,13 @@ from metrics.synthtalk.config import CODE_VERSION, EvaluatorConfig
 from metrics.synthtalk.facenet import FaceNet
 
 FACE_FORMAT = "synthtalk-facenet"
-FILES = {"face": "face.pt", "sync": "syncnet.pt", "skill": "skill.json", "config": "config.json",
-         "timings": "timings.json"}
+FILES = {
+    "face": "face.pt",
+    "sync": "syncnet.pt",
+    "skill": "skill.json",
+    "config": "config.json",
+    "timings": "timings.json",
+}
 
 
 class DamagedFile(ValueError):
@@ -40,29 +46,46 @@ def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError, KeyError) as e:
-        raise DamagedFile(path, f"not a readable torch file ({type(e).__name__}: {str(e).strip()[:120]})") from e
+        raise DamagedFile(
+            path, f"not a readable torch file ({type(e).__name__}: {str(e).strip()[:120]})"
+        ) from e
 
 
 def load_face(path, config: EvaluatorConfig, image_size: int) -> FaceNet:
     """The face network of ``path``, strictly: same format, code version, size, width and keys."""
     path = Path(path)
     blob = _torch_load(path)
-    want = {"format": FACE_FORMAT, "code_version": CODE_VERSION, "image_size": image_size,
-            "width": config.face.width}
-    if not isinstance(blob, dict) or any(blob.get(k) != v for k, v in want.items()) or "state_dict" not in blob:
+    want = {
+        "format": FACE_FORMAT,
+        "code_version": CODE_VERSION,
+        "image_size": image_size,
+        "width": config.face.width,
+    }
+    if (
+        not isinstance(blob, dict)
+        or any(blob.get(k) != v for k, v in want.items())
+        or "state_dict" not in blob
+    ):
         got = {k: blob.get(k) for k in want} if isinstance(blob, dict) else type(blob).__name__
         raise DamagedFile(path, f"not a face network file of this config (expected {want}, got {got})")
     model = FaceNet(image_size, config.face.width)
     try:
         model.load_state_dict(blob["state_dict"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as e:
-        raise DamagedFile(path, f"face network weights do not match ({str(e).strip().splitlines()[0][:160]})") from e
+        raise DamagedFile(
+            path, f"face network weights do not match ({str(e).strip().splitlines()[0][:160]})"
+        ) from e
     return model.eval()
 
 
 def save_face_blob(model: FaceNet) -> dict:
-    return {"format": FACE_FORMAT, "code_version": CODE_VERSION, "image_size": model.image_size,
-            "width": model.width, "state_dict": model.state_dict()}
+    return {
+        "format": FACE_FORMAT,
+        "code_version": CODE_VERSION,
+        "image_size": model.image_size,
+        "width": model.width,
+        "state_dict": model.state_dict(),
+    }
 
 
 def load_sync(path, width: float) -> S:
@@ -75,8 +98,9 @@ def load_sync(path, width: float) -> S:
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as e:
-        raise DamagedFile(path, f"SyncNet weights do not match S(width={width}) "
-                                f"({str(e).strip().splitlines()[0][:160]})") from e
+        raise DamagedFile(
+            path, f"SyncNet weights do not match S(width={width}) ({str(e).strip().splitlines()[0][:160]})"
+        ) from e
     return model.eval()
 
 
@@ -98,8 +122,10 @@ class Lab:
         self.folder = Path(folder)
         path = self.folder / FILES["config"]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; {self.folder} is not a SynthTalk evaluator folder "
-                                    f"(metrics.synthtalk.ensure_evaluators(<SynthTalk folder>) builds one and returns it)")
+            raise FileNotFoundError(
+                f"{path}: missing; {self.folder} is not a SynthTalk evaluator folder "
+                f"(metrics.synthtalk.ensure_evaluators(<SynthTalk folder>) builds one and returns it)"
+            )
         meta = load_json(path, ("key", "config", "params"))
         self.key: str = meta["key"]
         self.config = EvaluatorConfig.from_dict(meta["config"])
@@ -133,7 +159,7 @@ class Lab:
         return self._tracker
 
     def skill(self) -> dict:
-        """The measured skill (``skill.json``), for the runner to log (:func:`metrics.synthtalk.skill.flatten`)."""
+        """The measured skill (``skill.json``); ``metrics.synthtalk.skill.flatten`` makes MLflow metrics."""
         return load_json(self.folder / FILES["skill"])
 
 

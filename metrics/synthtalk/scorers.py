@@ -6,6 +6,7 @@ and what it replaces. None of these numbers is comparable with a paper's (``metr
 Options meant for the official networks (batch sizes, input sizes, stand-in choices) do not apply
 here; they are accepted so that one preset serves both, and listed in ``protocol`` as unused.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,25 +27,30 @@ def _unused(options: dict) -> str:
 
 
 class SynthTalkSyncScorer(SyncScorer):
-    """Sync-C / Sync-D with the SynthTalk SyncNet; lip crops from the SynthTalk face network's keypoint boxes."""
+    """Sync-C / Sync-D with the SynthTalk SyncNet; lip crops from the face network's keypoint boxes."""
 
-    def __init__(self, lab, device: str = "cpu", vshift: int = VSHIFT, min_face_fraction: float = 0.5,
-                 **unused):
+    def __init__(
+        self, lab, device: str = "cpu", vshift: int = VSHIFT, min_face_fraction: float = 0.5, **unused
+    ):
         # SyncScorer.__init__ would resolve the official file; everything else (score_video) is shared
         self.lab = _lab(lab)
         self.device, self.vshift, self.min_face_fraction = device, vshift, min_face_fraction
         self.model, self.backbone = self.lab.syncnet().to(device), self.lab.sync_label
-        self.protocol = (f"syncnet_python evaluation (MFCC, 5-frame windows, 224 px BGR crops, vshift={vshift}, "
-                         f"Sync-C = median - min) with metrics.sync.S at width {self.lab.config.sync.width:g} "
-                         f"trained on SynthTalk, not syncnet_v2.model; crop box = the 68 keypoints of the SynthTalk "
-                         f"face network instead of S3FD{_unused(unused)}")
+        self.protocol = (
+            f"syncnet_python evaluation (MFCC, 5-frame windows, 224 px BGR crops, vshift={vshift}, "
+            f"Sync-C = median - min) with metrics.sync.S at width {self.lab.config.sync.width:g} "
+            f"trained on SynthTalk, not syncnet_v2.model; crop box = the 68 keypoints of the SynthTalk "
+            f"face network instead of S3FD{_unused(unused)}"
+        )
 
     def crops(self, frames: np.ndarray) -> np.ndarray:
         track = self.lab.tracker()(frames)
         if track.found_fraction < self.min_face_fraction:
-            raise VideoSkipped(f"face found in {int(track.found.sum())}/{len(track.found)} frames "
-                               f"(< {self.min_face_fraction:.0%}): no face to crop the lips from; "
-                               f"the video must show one visible face")
+            raise VideoSkipped(
+                f"face found in {int(track.found.sum())}/{len(track.found)} frames "
+                f"(< {self.min_face_fraction:.0%}): no face to crop the lips from; "
+                f"the video must show one visible face"
+            )
         return lip_crops(frames, track.boxes)
 
 
@@ -53,8 +59,10 @@ def motion_scorer(lab, device: str = "cpu", **options):
     from metrics.motion import MotionScorer
 
     scorer = MotionScorer(None, device=device, backend="synthtalk", lab=lab, **options)
-    scorer.protocol = ("Loopy appendix B.1 eqs. 3-7 on the iBUG-68 points of the SynthTalk face network "
-                       "(trained on SynthTalk) instead of DWPose")
+    scorer.protocol = (
+        "Loopy appendix B.1 eqs. 3-7 on the iBUG-68 points of the SynthTalk face network "
+        "(trained on SynthTalk) instead of DWPose"
+    )
     return scorer
 
 
@@ -72,7 +80,7 @@ class _SetScorer:
         return self.lab.tracker().outputs(video_frames(video))
 
     def sampled(self, video, key: str) -> np.ndarray:
-        """Output ``key`` of the frames ``sample_frames`` picks (every ``frame_stride``-th, at most ``max_frames``)."""
+        """Output ``key`` of the frames ``sample_frames`` picks (``frame_stride``, ``max_frames``)."""
         out = self.outputs(video)
         return out[key][sample_frames(np.arange(len(out[key])), self.frame_stride, self.max_frames)]
 
@@ -83,12 +91,16 @@ class SynthTalkFIDScorer(_SetScorer):
     name = "FID"
     metric_names = ("FID",)
 
-    def __init__(self, lab, device: str = "cpu", frame_stride: int = 1, max_frames: int | None = None, **unused):
+    def __init__(
+        self, lab, device: str = "cpu", frame_stride: int = 1, max_frames: int | None = None, **unused
+    ):
         super().__init__(lab, device)
         self.frame_stride, self.max_frames = frame_stride, max_frames
-        self.protocol = (f"Frechet distance of the SynthTalk face network's {self.lab.face().embed_dim}-d frame "
-                         f"embeddings instead of Inception pool-3; frame_stride={frame_stride}, "
-                         f"max_frames={max_frames}{_unused(unused)}")
+        self.protocol = (
+            f"Frechet distance of the SynthTalk face network's {self.lab.face().embed_dim}-d frame "
+            f"embeddings instead of Inception pool-3; frame_stride={frame_stride}, "
+            f"max_frames={max_frames}{_unused(unused)}"
+        )
 
     def features(self, video) -> np.ndarray:
         return self.sampled(video, "embedding")
@@ -100,12 +112,16 @@ class SynthTalkFVDIScorer(_SetScorer):
     name = "FVD-I"
     metric_names = ("FVD-I",)
 
-    def __init__(self, lab, device: str = "cpu", clip_len: int = FVD_CLIP_LEN, clips_per_video: int = 1, **unused):
+    def __init__(
+        self, lab, device: str = "cpu", clip_len: int = FVD_CLIP_LEN, clips_per_video: int = 1, **unused
+    ):
         super().__init__(lab, device)
         self.clip_len, self.clips_per_video = clip_len, clips_per_video
-        self.protocol = (f"{clips_per_video} clip(s) x {clip_len} frames per video as StyleGAN-V; clip feature = "
-                         f"mean, std and mean |difference| over time of the SynthTalk face network's frame embeddings "
-                         f"instead of I3D logits{_unused(unused)}")
+        self.protocol = (
+            f"{clips_per_video} clip(s) x {clip_len} frames per video as StyleGAN-V; clip feature = "
+            f"mean, std and mean |difference| over time of the SynthTalk face network's frame embeddings "
+            f"instead of I3D logits{_unused(unused)}"
+        )
 
     def features(self, video) -> np.ndarray:
         from metrics.fvd import video_clips
@@ -122,9 +138,11 @@ class SynthTalkFVDRScorer(_SetScorer):
 
     def __init__(self, lab, device: str = "cpu", **unused):
         super().__init__(lab, device)
-        self.protocol = (f"whole video in {FVD_CLIP_LEN}-frame segments (last padded with its last frame), segment "
-                         f"features averaged, as DisCo; segment feature = mean, std and mean |difference| over time of "
-                         f"the SynthTalk face network's frame embeddings instead of 3D ResNet-50{_unused(unused)}")
+        self.protocol = (
+            f"whole video in {FVD_CLIP_LEN}-frame segments (last padded with its last frame), segment "
+            f"features averaged, as DisCo; segment feature = mean, std and mean |difference| over time of "
+            f"the SynthTalk face network's frame embeddings instead of 3D ResNet-50{_unused(unused)}"
+        )
 
     def features(self, video) -> np.ndarray:
         emb = self.outputs(video)["embedding"]
@@ -141,12 +159,16 @@ class SynthTalkEFIDScorer(_SetScorer):
     name = "E-FID"
     metric_names = ("E-FID",)
 
-    def __init__(self, lab, device: str = "cpu", frame_stride: int = 1, max_frames: int | None = None, **unused):
+    def __init__(
+        self, lab, device: str = "cpu", frame_stride: int = 1, max_frames: int | None = None, **unused
+    ):
         super().__init__(lab, device)
         self.frame_stride, self.max_frames = frame_stride, max_frames
-        self.protocol = ("Frechet distance of per-frame expression outputs of the SynthTalk face network (mouth "
-                         "opening, blink, inner-lip gap / IOD, eyelid gap / IOD) instead of Deep3DFaceRecon's 64 "
-                         f"expression coefficients; frame_stride={frame_stride}, max_frames={max_frames}{_unused(unused)}")
+        self.protocol = (
+            "Frechet distance of per-frame expression outputs of the SynthTalk face network (mouth "
+            "opening, blink, inner-lip gap / IOD, eyelid gap / IOD) instead of Deep3DFaceRecon's 64 "
+            f"expression coefficients; frame_stride={frame_stride}, max_frames={max_frames}{_unused(unused)}"
+        )
 
     def features(self, video) -> np.ndarray:
         out = self.outputs(video)
@@ -154,5 +176,11 @@ class SynthTalkEFIDScorer(_SetScorer):
         return expression_features({k: v[pick] for k, v in out.items()})
 
 
-__all__ = ["SynthTalkEFIDScorer", "SynthTalkFIDScorer", "SynthTalkFVDIScorer", "SynthTalkFVDRScorer",
-           "SynthTalkSyncScorer", "motion_scorer"]
+__all__ = [
+    "SynthTalkEFIDScorer",
+    "SynthTalkFIDScorer",
+    "SynthTalkFVDIScorer",
+    "SynthTalkFVDRScorer",
+    "SynthTalkSyncScorer",
+    "motion_scorer",
+]

@@ -22,6 +22,7 @@ The paper does not publish its margin; ours is a config value. Lip windows are a
 small shifts and zooms of the crop box, gain/offset changes and blur of the source frames, so that a
 generated video (softer, slightly misplaced mouth) is still read.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -34,9 +35,9 @@ from metrics.landmarks.face_crop import crop_faces, interpolate_boxes
 from metrics.sync import VSHIFT, S, mfcc_features
 from metrics.synthtalk.tracker import face_boxes
 
-WINDOW = 5          # frames per lip window (syncnet_python)
+WINDOW = 5  # frames per lip window (syncnet_python)
 MFCC_PER_FRAME = 4  # 100 MFCC columns a second / 25 fps
-MFCC_WINDOW = 20    # columns per audio window (0.2 s)
+MFCC_WINDOW = 20  # columns per audio window (0.2 s)
 
 
 def lip_crops(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -76,20 +77,25 @@ class SyncTrainSet:
         self.boxes = [interpolate_boxes(b) for b in boxes]
         self.counts = np.array([window_count(len(f), m.shape[1]) for f, m in zip(frames, mfccs, strict=True)])
         if (self.counts < 1).any() or len(frames) < 2:
-            raise ValueError("SyncNet training needs at least two training clips of 6 frames or more "
-                             "(raise data.clips_per_identity or data.seconds_per_clip)")
+            raise ValueError(
+                "SyncNet training needs at least two training clips of 6 frames or more "
+                "(raise data.clips_per_identity or data.seconds_per_clip)"
+            )
 
     @classmethod
     def from_clips(cls, clips, points: list[np.ndarray]) -> SyncTrainSet:
-        """``clips``: :class:`metrics.synthtalk.data.Clip` list; ``points``: keypoints of each (face network)."""
-        boxes = [face_boxes(p, c.frames.shape[2], c.frames.shape[1]) for c, p in zip(clips, points, strict=True)]
+        """``clips``: :class:`metrics.synthtalk.data.Clip` list; ``points``: their face-network keypoints."""
+        boxes = [
+            face_boxes(p, c.frames.shape[2], c.frames.shape[1]) for c, p in zip(clips, points, strict=True)
+        ]
         return cls([c.frames for c in clips], boxes, [mfcc_features(c.audio) for c in clips])
 
-    def lips(self, clip: int, start: int, rng: np.random.Generator | None = None,
-             out: torch.Tensor | None = None) -> torch.Tensor:
-        """One window [3,5,224,224] of BGR 0-255 crops (written into ``out`` if given); augmented when ``rng`` is."""
-        frames = self.frames[clip][start:start + WINDOW]
-        boxes = self.boxes[clip][start:start + WINDOW].copy()
+    def lips(
+        self, clip: int, start: int, rng: np.random.Generator | None = None, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One window [3,5,224,224] of BGR 0-255 crops (into ``out`` if given); augmented when ``rng`` is."""
+        frames = self.frames[clip][start : start + WINDOW]
+        boxes = self.boxes[clip][start : start + WINDOW].copy()
         if rng is not None:
             size = (boxes[:, 2:] - boxes[:, :2]).mean(0)
             centre = (boxes[:, 2:] + boxes[:, :2]) / 2 + size * rng.uniform(-0.04, 0.04, 2)
@@ -99,17 +105,20 @@ class SyncTrainSet:
             gain, offset = rng.uniform(0.75, 1.25), rng.uniform(-20, 20)
             frames = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) if sigma > 0.05 else f for f in frames])
             frames = np.clip(frames * gain + offset, 0, 255).astype(np.uint8)
-        rgb = torch.from_numpy(crop_faces(frames, boxes)).permute(3, 0, 1, 2)  # [3,5,224,224]; boxes have no NaN
+        rgb = torch.from_numpy(crop_faces(frames, boxes)).permute(
+            3, 0, 1, 2
+        )  # [3,5,224,224]; boxes have no NaN
         out = torch.empty(rgb.shape) if out is None else out
         out.copy_(rgb.flip(0))  # RGB -> BGR and uint8 -> float in one pass
         return out
 
     def audio(self, clip: int, start: int) -> torch.Tensor:
         col = MFCC_PER_FRAME * start
-        return torch.from_numpy(self.mfccs[clip][None, :, col:col + MFCC_WINDOW])
+        return torch.from_numpy(self.mfccs[clip][None, :, col : col + MFCC_WINDOW])
 
-    def batch(self, size: int, shift_negatives: int, other_negatives: int, min_shift: int,
-              rng: np.random.Generator):
+    def batch(
+        self, size: int, shift_negatives: int, other_negatives: int, min_shift: int, rng: np.random.Generator
+    ):
         """Lips [B,3,5,224,224], audio [B*(1+K),1,13,20], owner index [B*(1+K)], positive mask."""
         n = len(self.frames)
         clips = rng.integers(0, n, size)
@@ -136,9 +145,19 @@ class SyncTrainSet:
         return lips, torch.cat(aud)[:, None], torch.tensor(owner), torch.tensor(pos)
 
 
-def train_syncnet(data: SyncTrainSet, width: float, steps: int, batch: int, lr: float, margin: float,
-                  shift_negatives: int, other_negatives: int, min_shift: int, seed: int,
-                  progress: bool = True) -> S:
+def train_syncnet(
+    data: SyncTrainSet,
+    width: float,
+    steps: int,
+    batch: int,
+    lr: float,
+    margin: float,
+    shift_negatives: int,
+    other_negatives: int,
+    min_shift: int,
+    seed: int,
+    progress: bool = True,
+) -> S:
     """Train :class:`metrics.sync.S` at ``width`` contrastively; deterministic for a fixed seed.
 
     Besides shifted and foreign audio, each lip window meets the zero vector as a negative: the

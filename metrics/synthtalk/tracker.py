@@ -9,6 +9,7 @@ normalised coordinates do not change with the size, and boxes are given in the i
 Every SynthTalk scorer of one video (Sync crops, Glo/Exp, FID, FVD, E-FID features) reads the same
 network outputs, so the outputs of the last few videos are kept, keyed by a digest of the frames.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ REMEMBERED_VIDEOS = 64  # ~80 kB each at 50 frames: a test split of ground truth
 
 
 def face_boxes(points: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Keypoints [T,68,2] in [0,1] (NaN rows = no face) -> their boxes [T,4] xyxy in pixels (NaN rows kept)."""
+    """Keypoints [T,68,2] in [0,1] (NaN rows: no face) -> boxes [T,4] xyxy in pixels (NaN rows kept)."""
     p = np.asarray(points, dtype=np.float64) * [width, height]
     with np.errstate(invalid="ignore"):
         return np.concatenate([p.min(1), p.max(1)], axis=1)
@@ -52,14 +53,14 @@ class FaceTracker:
         frames = self._resized(frames)
         parts = []
         for i in range(0, len(frames), self.batch):
-            out = self.model(to_input(torch.from_numpy(np.ascontiguousarray(frames[i:i + self.batch]))))
+            out = self.model(to_input(torch.from_numpy(np.ascontiguousarray(frames[i : i + self.batch]))))
             parts.append({k: v.double().numpy() for k, v in out.items()})
         res = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         res["presence"] = 1.0 / (1.0 + np.exp(-res["presence"]))
         return res
 
     def outputs(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """uint8 frames [T,H,W,3] RGB -> points [T,68,2], presence probability, mouth, blink [T], embedding [T,D]."""
+        """uint8 frames [T,H,W,3] RGB -> points [T,68,2], presence, mouth, blink [T], embedding [T,D]."""
         frames = np.ascontiguousarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames [T,H,W,3] RGB, got {frames.dtype} {frames.shape}")
