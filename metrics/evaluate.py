@@ -3,6 +3,7 @@
     python -m metrics.evaluate --pred DIR [--gt DIR] [--metrics FID SSIM ...] [--out DIR]
         [--weights KEY=PATH ...] [--no-standin] [--preset tiny|paper] [--opt FID.max_frames=8 ...]
         [--system NAME --experiment TABLE]   # log another system's videos as a baseline row of TABLE
+        [--lab FOLDER]                       # SynthTalk evaluators for metrics without official files
 
 Videos are paired by file stem. Every pretrained file is checked before any video is decoded.
 Each video gets a row in ``per_video.csv`` with its per-video metrics and a ``status``: ``ok`` or
@@ -90,7 +91,8 @@ def split_subset(name: str) -> tuple[str | None, str]:
 
 def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None = None, n_boot: int = 1000,
                      seed: int = 0, progress: bool = True, standin: bool = True, options: dict | None = None,
-                     device: str = "cpu", preset: str = "paper", subsets: dict | None = None) -> EvalResult:
+                     device: str = "cpu", preset: str = "paper", subsets: dict | None = None,
+                     lab=None) -> EvalResult:
     """Score every video of ``pred_dir`` (paired by stem with ``gt_dir``) with ``metrics``.
 
     Args:
@@ -99,6 +101,8 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
         standin: allow labelled fixed-seed stand-ins for missing files; False raises before decoding.
         options: ``{scorer group: {option: value}}`` over the preset's options.
         subsets: ``{name: regex over video names}`` for metrics named ``name:METRIC``.
+        lab: SynthTalk evaluator folder (``metrics.synthtalk.ensure_evaluators``): scores Sync, Motion, FID,
+            FVD and E-FID where no official file is given (``metrics.registry.uses_lab``).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (--preset); use one of {list(PRESETS)}")
@@ -122,11 +126,12 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
     groups = registry.scorer_groups(names) if names else []
     opts = {g: {**PRESETS[preset].get(g, {}), **(options or {}).get(g, {})} for g in groups}
     # Every weight file is checked here, before any video is decoded; one error lists all missing.
-    weights_table.check([k for g in groups for k in registry.weight_keys(g, opts[g])], weights, standin=standin)
+    weights_table.check(registry.required_weight_keys(groups, weights, lab, opts), weights, standin=standin)
     at_frames = sorted({k for k in map(registry.frame_of, names) if k is not None})
     if at_frames:  # SSIM@k asked for: the SSIM scorer adds those frames, and skips its mean unless SSIM is asked too
         opts["SSIM"] = {"at_frames": at_frames, "mean": "SSIM" in names, **opts["SSIM"]}
-    scorers = {g: registry.build(g, weights, device=device, standin=standin, **opts[g]) for g in groups}
+    scorers = {g: registry.build(g, weights, device=device, standin=standin, lab=lab, **opts[g])
+               for g in groups}
 
     rows, feats = [], {g: ([], [], []) for g in groups if scorers[g].kind == SET}  # pred, gt, video name
     for stem, path in tqdm(preds.items(), desc="evaluate", unit="video", disable=not progress):
@@ -343,6 +348,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lab", default=None,
+                    help="SynthTalk evaluator folder (python -m metrics.synthtalk FOLDER prints it): "
+                         "scores Sync, Motion, FID, FVD and E-FID where no official file is given")
     ap.add_argument("--system", default=None,
                     help="log the scores to MLflow as a baseline row of this name (e.g. Hallo); needs --experiment")
     ap.add_argument("--experiment", default=None,
@@ -356,7 +364,7 @@ def main(argv=None) -> int:
     result = evaluate_folders(args.pred, args.gt, args.metrics, _key_values(args.weights, "--weights"),
                               n_boot=args.n_boot, seed=args.seed, standin=not args.no_standin,
                               options=_parse_options(args.opt), device=args.device, preset=args.preset,
-                              subsets=_key_values(args.subset, "--subset"))
+                              subsets=_key_values(args.subset, "--subset"), lab=args.lab)
     csv, js = write_result(result, args.out or args.pred)
     for name in [k for k, v in result.summary.items() if isinstance(v, dict) and "mean" in v]:
         s = result.summary[name]

@@ -104,9 +104,10 @@ class MotionScorer:
     """Per-video Glo / Exp (and DGlo / DExp with ground truth) from a landmark backend.
 
     ``backend``: ``"dwpose"`` (the paper's detector; needs the two ONNX files),
-    ``"mediapipe"`` (offline default) or ``"auto"`` (DWPose when its files resolve,
-    else MediaPipe). ``standin`` is accepted for the scorer protocol; both backends are
-    real pretrained detectors, and the backbone label says which one ran.
+    ``"mediapipe"`` (offline default), ``"synthtalk"`` (the face network trained on SynthTalk,
+    evaluator folder ``lab``) or ``"auto"`` (DWPose when its files resolve, else MediaPipe).
+    ``standin`` is accepted for the scorer protocol; every backend is a trained detector, and
+    the backbone label says which one ran.
     """
 
     name = "Motion"
@@ -115,12 +116,12 @@ class MotionScorer:
     kind = "per_video"
 
     def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True,
-                 backend: str = "auto", min_face_fraction: float = MIN_FACE_FRACTION):
+                 backend: str = "auto", min_face_fraction: float = MIN_FACE_FRACTION, lab=None):
         if backend == "auto":
             have_dwpose = all(resolve(k, weights_cfg, standin=True) for k in ("dwpose_det", "dwpose_pose"))
             self.backend = get_backend("dwpose" if have_dwpose else "mediapipe", weights_cfg)
         else:
-            self.backend = get_backend(backend, weights_cfg)
+            self.backend = get_backend(backend, weights_cfg, lab=lab)
         self.backbone = self.backend.label
         self.min_face_fraction = min_face_fraction
         self.protocol = ("Loopy appendix B.1 eqs. 3-7 (no public code): nose tip iBUG 30 and 37 upper-face iBUG "

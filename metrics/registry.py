@@ -3,6 +3,12 @@
 A scorer may produce several metrics (``Sync`` gives Sync-C and Sync-D; ``Motion`` gives Glo, Exp,
 DGlo, DExp). ``SCORERS`` maps a scorer group to ``"module:Class"``; every class is built as
 ``Class(weights_cfg, device=..., standin=..., **options)`` and follows :mod:`metrics.base`.
+
+Which network scores a group: its official weight files when they are all given (config or
+environment); else, when SynthTalk evaluators are given (``lab``: the folder
+``metrics.synthtalk.ensure_evaluators`` returns), the suite-trained scorer of ``LAB_SCORERS``,
+built as ``Class(lab, device=..., **options)``; else the labelled stand-in (or the offline
+detector) as before.
 """
 from __future__ import annotations
 
@@ -33,6 +39,17 @@ SCORERS: dict[str, ScorerEntry] = {
     "Sync": ScorerEntry("metrics.sync:SyncScorer", ("Sync-C", "Sync-D"), ("syncnet_v2",), "per_video", False),
     "Motion": ScorerEntry("metrics.motion:MotionScorer", ("Glo", "Exp", "DGlo", "DExp"), (), "per_video", False),
     "Smo": ScorerEntry("metrics.smoothness:SmoothnessScorer", ("Smo",), ("amt_s",), "per_video", False),
+}
+
+#: Scorers built from SynthTalk evaluators, and the official files whose presence overrides them
+#: (Motion has no required file; DWPose is its official detector).
+LAB_SCORERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Sync": ("metrics.synthtalk.scorers:SynthTalkSyncScorer", ("syncnet_v2",)),
+    "Motion": ("metrics.synthtalk.scorers:motion_scorer", ("dwpose_det", "dwpose_pose")),
+    "FID": ("metrics.synthtalk.scorers:SynthTalkFIDScorer", ("fid_inception",)),
+    "FVD-I": ("metrics.synthtalk.scorers:SynthTalkFVDIScorer", ("i3d_inception",)),
+    "FVD-R": ("metrics.synthtalk.scorers:SynthTalkFVDRScorer", ("resnet3d50",)),
+    "E-FID": ("metrics.synthtalk.scorers:SynthTalkEFIDScorer", ("deep3d_recon",)),
 }
 
 #: The metric names of docs/CONTRACTS.md, in table order.
@@ -96,12 +113,42 @@ def weight_keys(group: str, options: dict | None = None) -> tuple[str, ...]:
     return keys
 
 
-def build(group: str, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, **options):
-    """Import and build the scorer of ``group`` (e.g. ``"FID"``, ``"Sync"``)."""
+def uses_lab(group: str, weights_cfg: dict | None = None, lab=None, options: dict | None = None) -> bool:
+    """True when the SynthTalk evaluators in ``lab`` score ``group``: lab given, and not every official
+    file the group needs with ``options`` (:func:`weight_keys`) is set."""
+    from metrics.weights import resolve
+
+    if lab is None or group not in LAB_SCORERS:
+        return False
+    official = weight_keys(group, options) or LAB_SCORERS[group][1]  # Motion lists no file of its own
+    return not all(resolve(k, weights_cfg, standin=True) for k in official)
+
+
+def required_weight_keys(groups, weights_cfg: dict | None = None, lab=None, options=None) -> list[str]:
+    """Weight keys the groups need with their ``options`` ({group: {option: value}}), leaving out those of
+    groups the SynthTalk evaluators score."""
+    options = options or {}
+    return [k for g in groups if not uses_lab(g, weights_cfg, lab, options.get(g))
+            for k in weight_keys(g, options.get(g))]
+
+
+def _load(target: str):
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build(group: str, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True, lab=None,
+          **options):
+    """Import and build the scorer of ``group`` (e.g. ``"FID"``, ``"Sync"``).
+
+    ``lab``: a SynthTalk evaluator folder; used for the groups of ``LAB_SCORERS`` whose official files
+    are not given (:func:`uses_lab`).
+    """
     if group not in SCORERS:
         raise ValueError(f"unknown scorer {group!r}; known: {', '.join(SCORERS)}")
-    module, cls = SCORERS[group].target.split(":")
-    return getattr(importlib.import_module(module), cls)(weights_cfg, device=device, standin=standin, **options)
+    if uses_lab(group, weights_cfg, lab, options):
+        return _load(LAB_SCORERS[group][0])(lab, device=device, **options)
+    return _load(SCORERS[group].target)(weights_cfg, device=device, standin=standin, **options)
 
 
 def builder(group: str):
@@ -109,5 +156,6 @@ def builder(group: str):
     return lambda weights_cfg=None, **kw: build(group, weights_cfg, **kw)
 
 
-__all__ = ["GT_ONLY_METRICS", "METRIC_NAMES", "METRIC_TO_SCORER", "OPTION_WEIGHT_KEYS", "SCORERS", "SSIM_AT",
-           "ScorerEntry", "build", "builder", "frame_of", "group_of", "scorer_groups", "weight_keys"]
+__all__ = ["GT_ONLY_METRICS", "LAB_SCORERS", "METRIC_NAMES", "METRIC_TO_SCORER", "OPTION_WEIGHT_KEYS", "SCORERS",
+           "SSIM_AT", "ScorerEntry", "build", "builder", "frame_of", "group_of", "required_weight_keys",
+           "scorer_groups", "uses_lab", "weight_keys"]
