@@ -5,6 +5,10 @@
   keyed by the training videos, the frame size and its own config; its reconstruction PSNR on the
   test frames is measured once and kept in the cache's ``meta.json``. The variant's config gets its
   folder as ``model.latent.vae_path``, so the saved ``config.yaml`` of a run loads it again.
+- ``eval.lab`` (SynthTalk): the evaluators of ``metrics/synthtalk`` (face network, SyncNet, set-metric
+  features), trained once on the training split's ground truth and cached beside the data with their
+  measured skill. ``auto`` uses them whenever the data set is SynthTalk; the variant's config gets
+  their folder as ``eval.lab``, and metrics whose official files are given still use those.
 
 Everything here runs under its own seed with the caller's random state restored afterwards, so a run
 draws the same noise whether the cache was warm or cold.
@@ -127,14 +131,44 @@ def ensure_autoencoder(cfg: DictConfig, datamodule) -> Path | None:
     return folder
 
 
+def ensure_lab(cfg: DictConfig, datamodule) -> Path | None:
+    """The SynthTalk evaluator folder ``eval.lab`` asks for: ``auto`` trains them once when the data set is
+    SynthTalk (else None), a path is used as it is, null/false means none."""
+    lab = cfg.eval.get("lab")
+    if lab in (None, False, "none", "off"):
+        return None
+    if str(lab) != "auto":
+        folder = Path(str(lab))
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"eval.lab={lab!r} is not a SynthTalk evaluator folder (no config.json); give "
+                                    f"the folder `python -m metrics.synthtalk <SynthTalk folder>` printed, or auto")
+        return folder
+    from datamodules.synthtalk import SynthTalk
+
+    if not isinstance(getattr(datamodule, "gen", None), SynthTalk):
+        return None
+    from metrics.synthtalk import ensure_evaluators
+
+    datamodule.prepare_data()
+    evaluators = cfg.eval.get("evaluators")
+    evaluators = OmegaConf.to_container(evaluators, resolve=True) if OmegaConf.is_config(evaluators) else evaluators
+    with isolated_rng(0):  # a warm or a cold cache leaves the run's random draws alike
+        return ensure_evaluators(datamodule.folder, evaluators or None)
+
+
 def prepare_variant(cfg: DictConfig, datamodule) -> DictConfig:
-    """Fill in the folders of what the variant's config asks to be trained once (``model.latent.vae_path``)."""
+    """Fill in the folders of what the variant's config asks to be trained once (``model.latent.vae_path``,
+    ``eval.lab``)."""
     folder = ensure_autoencoder(cfg, datamodule)
     if folder is not None:
         with open_dict(cfg):
             cfg.model.latent.vae_path = str(folder.resolve())
+    if "eval" in cfg and cfg.get("evaluate", True):
+        lab = ensure_lab(cfg, datamodule)
+        with open_dict(cfg):
+            cfg.eval.lab = str(lab.resolve()) if lab is not None else None
     return cfg
 
 
-__all__ = ["AUTOENCODER_VERSION", "data_identity", "ensure_autoencoder", "isolated_rng", "prepare_variant",
-           "train_autoencoder"]
+__all__ = ["AUTOENCODER_VERSION", "data_identity", "ensure_autoencoder", "ensure_lab", "isolated_rng",
+           "prepare_variant", "train_autoencoder"]

@@ -258,9 +258,34 @@ def evaluate(cfg: DictConfig, seed: int, pred_dir: Path, gt_dir: Path, out_dir: 
                               weights=_plain(e.get("weights")),
                               standin=bool(e.standin), n_boot=int(e.n_boot), seed=seed,
                               preset=str(e.get("preset") or ("tiny" if cfg.scale.name == "tiny" else "paper")),
-                              options=_plain(e.get("options")), subsets=_plain(e.get("subsets")))
+                              options=_plain(e.get("options")), subsets=_plain(e.get("subsets")),
+                              lab=None if e.get("lab") in (None, "auto") else str(e.lab))
     write_result(result, out_dir / "eval")
     return result
+
+
+_logged_labs: set[tuple[str, str]] = set()
+
+
+def log_evaluators(tracker: Tracker, run_id: str, lab: str | None) -> None:
+    """Log the SynthTalk evaluators' measured skill (``skill.json``, flattened as ``evaluators/*`` metrics)
+    and their config to ``run_id`` once per process, so the parent run says how far its metrics can see."""
+    if not lab or lab == "auto" or (run_id, lab) in _logged_labs:
+        return
+    from mlflow.entities import Metric
+
+    from metrics.synthtalk.skill import flatten
+
+    folder = Path(lab)
+    if (folder / "skill.json").is_file():
+        skill = json.loads((folder / "skill.json").read_text())
+        tracker.client.log_batch(run_id, metrics=[Metric(k, v, int(time.time() * 1000), 0)
+                                                  for k, v in flatten(skill).items()])
+    for name in ("skill.json", "config.json", "timings.json"):
+        if (folder / name).is_file():
+            tracker.log_artifact(run_id, folder / name, "evaluators")
+    tracker.client.set_tag(run_id, "suite.evaluators", str(folder))
+    _logged_labs.add((run_id, lab))
 
 
 def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Path, state: RunState) -> None:
@@ -396,6 +421,7 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
                 result = evaluate(cfg, variant.seed, pred_dir, gt_dir, out_dir)
                 summary = result.summary
                 if tracker:
+                    log_evaluators(tracker, parent_id or run_id, cfg.eval.get("lab"))
                     tracker.log_summary(run_id, summary)
                     for f in sorted((out_dir / "eval").glob("*")):
                         tracker.log_artifact(run_id, f, "eval")

@@ -283,3 +283,90 @@ def test_reference_net_and_denoiser_start_from_the_same_weights():
     dual = tiny_module().dual_unet
     ref, den = dual.reference_net.state_dict(), dual.denoising_unet.state_dict()
     assert ref.keys() == den.keys() and all(torch.equal(ref[k], den[k]) for k in ref)
+
+
+# ------------------------------------------------------------------------------- SynthTalk evaluators
+#: Few steps: enough to write every file of the evaluator cache, not to learn.
+QUICK_EVALUATORS = "eval.evaluators={face: {steps: 3, width: 8}, sync: {steps: 2, batch: 4}, skill: false}"
+
+
+def test_eval_lab_auto_trains_the_synthtalk_evaluators_once_and_scores_with_them(tmp_path, compose, monkeypatch):
+    from datamodules.synthtalk import SynthTalkDataModule
+    from experiments.lab import prepare_variant
+    from experiments.run import evaluate, log_evaluators
+    from tests.toy import ToyDataModule
+
+    data = dict(root=str(tmp_path / "data"), image_size=32, num_identities=3, clips_per_identity=1,
+                seconds_per_clip=2.0, test_identities=["astronaut"], test_seconds=2.0, progress=False)
+    dm = SynthTalkDataModule(**data)
+    cfg = compose(["ablation=toy_guidance", f"paths.root_dir={tmp_path}", QUICK_EVALUATORS])
+    cfg = prepare_variant(cfg, dm)
+    lab = Path(cfg.eval.lab)
+    assert lab.parent == dm.folder / "evaluators" and (lab / "syncnet.pt").is_file()
+
+    def no_training(*a, **k):
+        raise AssertionError("the evaluators were trained a second time")
+
+    monkeypatch.setattr("metrics.synthtalk.face_train.train_facenet", no_training)
+    monkeypatch.setattr("metrics.synthtalk.syncnet.train_syncnet", no_training)
+    again = prepare_variant(compose(["ablation=toy_guidance", f"paths.root_dir={tmp_path}", QUICK_EVALUATORS]), dm)
+    assert again.eval.lab == cfg.eval.lab
+
+    toy = ToyDataModule(root=str(tmp_path / "toy"), image_size=32, num_test=2, frames=20)
+    assert prepare_variant(compose(["ablation=toy_guidance"]), toy).eval.lab is None  # not SynthTalk: off
+    off = compose(["ablation=toy_guidance", "eval.lab=null"])
+    assert prepare_variant(off, dm).eval.lab is None
+    with pytest.raises(FileNotFoundError, match="eval.lab="):
+        prepare_variant(compose(["ablation=toy_guidance", f"eval.lab={tmp_path}"]), dm)
+
+    # the test split's ground truth scored against itself: the Sync and FID cells name the SynthTalk networks
+    test_dir = tmp_path / "gt"
+    test_dir.mkdir()
+    for r in dm.records("test"):
+        (test_dir / Path(r.path).name).symlink_to(Path(r.path).resolve())
+    with open_dict_(cfg):
+        cfg.experiment.metrics = ["Sync-C", "FID"]
+        cfg.eval.n_boot = 10
+    summary = evaluate(cfg, 0, test_dir, test_dir, tmp_path / "scored").summary
+    assert summary["Sync-C"]["backbone"].startswith("synthtalk:") and not summary["Sync-C"]["comparable_to_paper"]
+    assert summary["FID"]["backbone"].startswith("synthtalk:")
+    with open_dict_(cfg):
+        cfg.eval.lab = None
+    assert evaluate(cfg, 0, test_dir, test_dir, tmp_path / "scored2").summary["FID"]["backbone"].startswith("standin:")
+
+    class Client:
+        def __init__(self):
+            self.metrics, self.tags = [], {}
+
+        def log_batch(self, run_id, metrics):
+            self.metrics += metrics
+
+        def set_tag(self, run_id, k, v):
+            self.tags[k] = v
+
+    class Tracker:
+        client, artifacts = Client(), []
+
+        def log_artifact(self, run_id, path, folder):
+            self.artifacts.append(Path(path).name)
+
+    (lab / "skill.json").write_text(json.dumps(_SKILL))
+    tracker = Tracker()
+    log_evaluators(tracker, "parent", str(lab))
+    log_evaluators(tracker, "parent", str(lab))  # once per run
+    assert tracker.artifacts.count("skill.json") == 1 and tracker.client.tags["suite.evaluators"] == str(lab)
+    logged = {m.key: m.value for m in tracker.client.metrics}
+    assert logged["evaluators/sync_offset_within_1"] == 0.97 and logged["evaluators/nme_trained"] == 0.02
+
+
+def open_dict_(cfg):
+    from omegaconf import open_dict
+
+    return open_dict(cfg)
+
+
+_SKILL = {"face": {"nme_trained_identities": 0.02, "nme_held_out_identities": 0.08, "Glo": {}, "Exp": {},
+                   "found": {"clean": 1.0}},
+          "sync": {"offset_within_1_frame": 0.97, "sync_c_own_audio": {"mean": 12.0},
+                   "sync_c_shuffled_audio": {"mean": 4.0}, "intervals_apart": True},
+          "features": {}}

@@ -266,10 +266,8 @@ def _offsets(model, clip, shifts):
 
     frames = _cartoon(clip.gt["mouth_open"])
     crops = lip_crops(frames, np.repeat(CARTOON_BOX[None], len(frames), 0))
-    return [
-        sync_from_features(*embed(model, crops, mfcc_features(delayed(clip.audio, k))))["sync_offset"]
-        for k in shifts
-    ]
+    audios = [delayed(clip.audio, k) for k in shifts]
+    return [sync_from_features(*embed(model, crops, mfcc_features(a), len(a)))["sync_offset"] for a in audios]
 
 
 def test_trained_syncnet_reports_an_offset_that_follows_the_audio_shift(synth):

@@ -34,8 +34,11 @@ class SynthTalkSyncScorer(SyncScorer):
     ):
         # SyncScorer.__init__ would resolve the official file; everything else (score_video) is shared
         self.lab = _lab(lab)
-        self.device, self.vshift, self.min_face_fraction = device, vshift, min_face_fraction
+        self.device, self.vshift, self.min_face_fraction, self.batch = device, vshift, min_face_fraction, 20
         self.model, self.backbone = self.lab.syncnet().to(device), self.lab.sync_label
+        self.box_source = "synthtalk"  # score_video then crops the whole clip through self.crops
+        self.deviations = ("lip crops from the SynthTalk face network's keypoints over the whole clip, "
+                           "not syncnet_python's S3FD tracks",)
         self.protocol = (
             f"syncnet_python evaluation (MFCC, 5-frame windows, 224 px BGR crops, vshift={vshift}, "
             f"Sync-C = median - min) with metrics.sync.S at width {self.lab.config.sync.width:g} "
