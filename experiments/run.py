@@ -35,8 +35,8 @@ from experiments.variants import Variant, expand
 # config answer in seconds instead of after half a minute of imports (issue 19, item 7; experiments.bench
 # part `startup` measures it)
 if TYPE_CHECKING:
+    from core.tracking import Tracker
     from experiments.resume import RunState
-    from experiments.tracking import Tracker
 
 log = logging.getLogger("experiments.run")
 
@@ -115,10 +115,10 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
     import lightning.pytorch as pl
     import torch
 
+    from core.train_once import get_or_build, read_meta
     from experiments import stage_cache
     from experiments.lab import cache_root
     from experiments.resume import restore_rng, stage_callbacks, stage_dir
-    from experiments.train_once import get_or_build, read_meta
 
     for index, stage in enumerate(stages_of(variant.cfg)):
         name = stage["name"]
@@ -206,7 +206,7 @@ def save_weights(module, path: Path) -> Path:
     """The trained weights (what ``experiments.sample`` loads), written atomically."""
     import torch
 
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": module.state_dict()}, tmp)
@@ -230,8 +230,8 @@ def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, P
 
 def measure_speed(variant: Variant, module, datamodule, out_dir: Path) -> dict:
     """Loopy Tables 5-6 for one variant, as an evaluation summary whose 'backbone' is the machine."""
-    from datamodules.video_io import atomic_path
-    from experiments.bench import machine, speed_row
+    from core.atomic import atomic_path
+    from experiments.timing import machine, speed_row
 
     row = speed_row(variant.cfg, module.eval(), datamodule)
     n = int(variant.cfg.experiment.speed.num_items)
@@ -268,9 +268,9 @@ def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Pa
     truth, and the ground truth broken in one way each, as MLflow runs beside the variants."""
     from tqdm.auto import tqdm
 
+    from core.tracking import DATA, EXPERIMENT, KIND, SCALE
     from experiments import controls
     from experiments.lab import prepare_variant
-    from experiments.tracking import DATA, EXPERIMENT, KIND, SCALE
 
     names = controls.validate(cfg.eval.get("controls"))
     todo = [n for n in names if state.variant(f"control:{n}").get("status") != "finished"]
@@ -322,7 +322,7 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
         summary = out_dir / "eval" / "summary.json"
         return json.loads(summary.read_text()) if summary.exists() else {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
+    from core.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
     from lightning_modules.build import build_model
 
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
@@ -452,8 +452,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
 
     from tqdm.auto import tqdm
 
+    from core.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
     from experiments.resume import open_run_state
-    from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
 
     if not is_global_zero():
         return _follow(cfg, datamodules)
@@ -500,14 +500,15 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
         state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
     log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
-    from experiments.tracking import ui_url
+    from core.tracking import ui_url
 
     served = tracker.uri.startswith(("http://", "https://"))
     serve = "" if served else f"`mlflow ui --backend-store-uri {tracker.uri}`, "
     log.info("MLflow: compare the variants side by side: %sthen open %s", serve, ui_url(tracker.uri, compare))
     if cfg.build_reports:
-        from reports.build import build_reports
+        from hydra.utils import instantiate
 
+        build_reports = instantiate(cfg.reports_builder)  # reports.build.build_reports by default
         written = build_reports(tracker.uri, cfg.logger.experiment_name, cfg.paths.reports_dir,
                                 experiments=[cfg.experiment.name])
         for p in written:
@@ -554,7 +555,7 @@ def _command_line() -> str:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def main(cfg: DictConfig) -> None:
-    from experiments.cli import user_errors
+    from core.cli import user_errors
     from experiments.validate import check_command_line
 
     # Lightning has its own console handler; without this every line of it prints twice under Hydra
@@ -568,6 +569,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_hydra
+    from core.cli import run_hydra
 
     run_hydra(main)

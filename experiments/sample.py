@@ -92,7 +92,7 @@ def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, a
     """Generate ``out`` (mp4 with the audio muxed in) from a portrait and a speech file."""
     import torch
 
-    from datamodules.video_io import read_audio, write_video
+    from core.video_io import read_audio, write_video
     from experiments.prediction_writer import to_uint8_frames
     from lightning_modules.build import build_model
 
@@ -116,7 +116,7 @@ def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, a
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    from experiments.cli import user_errors
+    from core.cli import user_errors
 
     with user_errors("experiments.sample", log):
         if not cfg.ckpt or not Path(cfg.ckpt).exists():
@@ -126,6 +126,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_hydra
+    from core.cli import run_hydra
 
     run_hydra(main)

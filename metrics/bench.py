@@ -20,7 +20,7 @@ def synthetic_video(seconds: float = 5.0, size: int = 512, fps: float = 25.0, se
     """A moving face-like clip: astronaut crop drifting by a few pixels, 16 kHz tone as audio."""
     from skimage.data import astronaut
 
-    from datamodules.video_io import Video
+    from core.video_io import Video
 
     rng = np.random.default_rng(seed)
     base = cv2.resize(astronaut()[0:300, 100:400], (size + 16, size + 16))

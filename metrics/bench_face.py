@@ -18,7 +18,7 @@ def bench_video(size: int = 64, frames: int = 50, fps: float = 25.0):
     """The benchmark clip: uint8 [frames, size, size, 3] face video with audio."""
     from skimage.data import astronaut
 
-    from datamodules.video_io import Video
+    from core.video_io import Video
 
     img = astronaut()
     f = np.stack([cv2.resize(img[0:256, 100 + 2 * (t % 20):356 + 2 * (t % 20)], (size, size)) for t in range(frames)])

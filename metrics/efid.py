@@ -27,10 +27,10 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 
+from core.weights import fixed_seed_init, load_torch, resolve
 from metrics.base import SET, VideoSkipped, sample_frames, standin_label, video_frames
 from metrics.face_align import TARGET_SIZE, align_face
 from metrics.frechet import FrechetDistance
-from metrics.weights import fixed_seed_init, load_torch, resolve
 
 #: Coefficient layout of Deep3DFaceRecon (split_coeff).
 COEFF_SPLITS = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angle": (224, 227), "gamma": (227, 254),

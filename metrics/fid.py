@@ -9,7 +9,7 @@ as Hallo/DisCo do with pytorch-fid over all frames); the tiny preset samples eve
 
 Weights: pytorch-fid only downloads ``pt_inception-2015-12-05-6726825d.pth`` through torch.hub.
 Here the FID Inception is assembled from pytorch-fid's own blocks with no download and the state
-dict is loaded, strictly, from the local file named in ``metrics/weights.py`` (``weights.fid_inception``).
+dict is loaded, strictly, from the local file named in ``core/weights.py`` (``weights.fid_inception``).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from pytorch_fid import inception as pfi
 
+from core.weights import fixed_seed_init, load_torch, resolve, wrong_file
 from metrics.base import SET, sample_frames, standin_label, video_frames
 from metrics.frechet import FrechetDistance
-from metrics.weights import fixed_seed_init, load_torch, resolve, wrong_file
 
 
 def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.Module:

@@ -44,10 +44,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.weights import fixed_seed_init, load_torch, resolve
 from metrics.base import SET, VideoSkipped, standin_label, video_frames
 from metrics.frechet import FrechetDistance
 from metrics.inception_i3d import InceptionI3d, load_inception_i3d
-from metrics.weights import fixed_seed_init, load_torch, resolve
 
 CLIP_LEN = 16
 RESNET3D_MEAN = (114.7748, 107.7354, 99.4750)

@@ -22,8 +22,8 @@ from skimage.color import rgb2gray
 from skimage.measure import blur_effect
 from torchmetrics import Metric
 
+from core.weights import resolve
 from metrics.base import PER_VIDEO, video_frames
-from metrics.weights import resolve
 
 
 def one_fps(frames: np.ndarray, fps: float) -> np.ndarray:

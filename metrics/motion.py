@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
+from core.weights import resolve
 from metrics.base import video_frames
 from metrics.landmarks import IBUG_NOSE_TIP, IBUG_UPPER37, FaceTrack, VideoSkipped, get_backend
-from metrics.weights import resolve
 
 SCALE = 1000.0
 MIN_FACE_FRACTION = 0.5

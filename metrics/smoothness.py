@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import Metric
 
+from core.weights import load_torch, resolve
 from metrics.base import video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import load_torch, resolve
 
 STANDIN_LABEL = "standin:linear-blend"
 PAD_DIVISOR = 16

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import Metric
 
+from core.weights import load_torch, resolve, wrong_file
 from metrics.base import standin_label, video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import load_torch, resolve, wrong_file
 
 FPS = 25
 SAMPLES_PER_FRAME = 640  # 16000 / 25

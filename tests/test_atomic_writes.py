@@ -38,7 +38,7 @@ def plain_open_mode(path) -> int:
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077], ids=["umask022", "umask002", "umask077"])
 def test_atomic_path_honours_the_umask(tmp_path, umask, mask):
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     umask(mask)
     with atomic_path(tmp_path / "a.txt") as tmp:
@@ -48,7 +48,7 @@ def test_atomic_path_honours_the_umask(tmp_path, umask, mask):
 
 
 def test_atomic_path_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     target = tmp_path / "table.tex"
     target.write_text("old")
@@ -59,7 +59,7 @@ def test_atomic_path_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
 
 
 def test_failed_write_leaves_nothing(tmp_path, umask):
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     with pytest.raises(RuntimeError), atomic_path(tmp_path / "x.json") as tmp:
         tmp.write_text("half")
@@ -68,7 +68,7 @@ def test_failed_write_leaves_nothing(tmp_path, umask):
 
 
 def test_written_video_is_group_readable(tmp_path, umask):
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
 
     path = write_video(tmp_path / "sample.mp4", np.zeros((2, 16, 16, 3), np.uint8), 25.0)
     assert mode(path) == 0o644
@@ -91,10 +91,10 @@ def test_mcdm_memory_benchmark_json_honours_the_umask(tmp_path, umask):
 
 
 def test_report_files_honour_the_umask(tmp_path, umask):
-    from reports.build import _write_text
+    from core.atomic import write_text
     from reports.plots import plot_table
     from reports.tables import Cell, Table
 
     t = Table(name="t", caption="c", metrics=["SSIM"], ours={"a": {"SSIM": Cell(0.5, 0.4, 0.6)}})
-    paths = [_write_text(tmp_path / "t.tex", "x"), plot_table(t, tmp_path / "t.png")]
+    paths = [write_text(tmp_path / "t.tex", "x"), plot_table(t, tmp_path / "t.png")]
     assert [mode(p) for p in paths] == [0o644, 0o644]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hydra import compose, initialize_config_dir
 
-from experiments.bench import bench_sample, bench_train, machine
+from experiments.bench import bench_sample, bench_train
+from experiments.timing import machine
 from tests.conftest import REPO, TEST_CONFIGS
 
 

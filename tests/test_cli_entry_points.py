@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from experiments.cli import run_cli
+from core.cli import run_cli
 from tests.conftest import REPO
 
 # the Hydra commands and the one hand-parsed command answer --help before torch loads: run as a user would

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
+from core.weights import MissingWeightsError
 from metrics.iqa import IQA, IQAScorer, VQAScorer, one_fps
-from metrics.weights import MissingWeightsError
 
 
 class _V:

@@ -67,7 +67,7 @@ def test_ssim_at_frame_k_is_that_frame_alone():
 
 
 def test_evaluate_folders_reports_ssim_at_frames(tmp_path):
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
     from metrics.evaluate import evaluate_folders
 
     rng = np.random.default_rng(5)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.video_io import Video
+from core.video_io import Video
 from metrics.landmarks import VideoSkipped
 from metrics.sync import (
     S,

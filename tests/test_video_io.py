@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datamodules.video_io import read_video, write_video
+from core.video_io import read_video, write_video
 
 
 def test_the_same_frames_decode_to_the_same_pixels_on_every_write(tmp_path):

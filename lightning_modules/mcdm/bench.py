@@ -86,7 +86,7 @@ def measure(lengths, steps: int, out: str | None = None) -> list[dict]:
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     if out:
-        from datamodules.video_io import atomic_path
+        from core.atomic import atomic_path
 
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(rows, indent=2))
@@ -112,6 +112,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main, "lightning_modules.mcdm.bench")
