@@ -21,7 +21,6 @@ from pytorch_fid import inception as pfi
 
 from core.weights import fixed_seed_init, load_torch, resolve, wrong_file
 from metrics.base import SET, sample_frames, standin_label, video_frames
-from metrics.frechet import FrechetDistance
 
 
 def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.Module:
@@ -137,15 +136,4 @@ class FIDScorer:
         return inception_features(self.model, frames, self.batch_size, self.device)
 
 
-class FID(FrechetDistance):
-    """torchmetrics FID: ``update(frames uint8 [N, H, W, 3], real)``; DDP-safe ("cat" feature states)."""
-
-    def __init__(self, weights_cfg: dict | None = None, standin: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.scorer = FIDScorer(weights_cfg, standin=standin)
-
-    def update(self, frames, real: bool) -> None:  # type: ignore[override]
-        super().update(inception_features(self.scorer.model, np.asarray(frames)), real)
-
-
-__all__ = ["FID", "FIDScorer", "SmallInceptionStandin", "build_fid_model", "fid_inception_v3_local", "inception_features"]
+__all__ = ["FIDScorer", "SmallInceptionStandin", "build_fid_model", "fid_inception_v3_local", "inception_features"]

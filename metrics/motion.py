@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import Metric
 
 from core.weights import resolve
 from metrics.base import video_frames
@@ -146,33 +145,4 @@ class MotionScorer:
         out = glo_exp(self.track(pred, "pred").points)
         if gt is not None:
             out.update(dglo_dexp(out, glo_exp(self.track(gt, "gt").points)))
-        return out
-
-
-class MotionMetric(Metric):
-    """torchmetrics form: ``update(points_pred, points_gt=None)`` on iBUG-68 tracks
-    [T,68,2]; ``compute()`` -> mean Glo, Exp (and DGlo, DExp over pairs)."""
-
-    full_state_update = False
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        for s in ("glo", "exp", "dglo", "dexp", "n", "n_gt"):
-            self.add_state(s, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, points_pred, points_gt=None) -> None:
-        p = glo_exp(np.asarray(points_pred))
-        self.glo += p["Glo"]
-        self.exp += p["Exp"]
-        self.n += 1
-        if points_gt is not None:
-            d = dglo_dexp(p, glo_exp(np.asarray(points_gt)))
-            self.dglo += d["DGlo"]
-            self.dexp += d["DExp"]
-            self.n_gt += 1
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        out = {"Glo": self.glo / self.n, "Exp": self.exp / self.n}
-        if self.n_gt > 0:
-            out.update(DGlo=self.dglo / self.n_gt, DExp=self.dexp / self.n_gt)
         return out
