@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import logging
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.seeding import init_stream
-from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sample_window, sliding_window_motion
+from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sliding_window_motion
 from lightning_modules.joyvasa.face_representation import MotionLayout
 from lightning_modules.joyvasa.liveportrait import load_liveportrait_motion_extractor
 from lightning_modules.joyvasa.losses import PAPER_WEIGHTS, total_loss
 from lightning_modules.joyvasa.renderer import FaceRenderer
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
+from lightning_modules.sampling import ddim_sample
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _d(value) -> dict:
     return dict(value or {})
 
 
-class JoyVASAModule(L.LightningModule):
+class JoyVASAModule(PortraitModule):
     """JoyVASA: LivePortrait-form face representation + audio-to-motion diffusion transformer.
 
     Args (plain dicts/values from ``experiments/configs/model/joyvasa.yaml``):
@@ -62,14 +63,14 @@ class JoyVASAModule(L.LightningModule):
         optim: ``{lr, betas, render_lr}``: Adam, lr 1e-4 for the motion model (§4.2).
     """
 
+    STAGES = STAGES
+
     def __init__(self, fps: float = 25.0, stages=None, name: str = "joyvasa", motion=None, windows=None, dit=None,
                  audio=None, loss=None, cfg=None, truncate_prob: float = 0.0, sampling=None, noise_schedule=None,
                  renderer=None, optim=None, liveportrait=None):
         super().__init__()
         self.save_hyperparameters(logger=False)
-        for s in stages or []:
-            if dict(s).get("name") not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {dict(s).get('name')!r}; use {STAGES}")
+        self.check_stages(stages)
         win, dit_cfg, aud = _d(windows), _d(dit), _d(audio)
         self.fps = float(fps)
         self.w_cur, self.w_pre = int(win.get("w_cur", 100)), int(win.get("w_pre", 25))
@@ -112,13 +113,7 @@ class JoyVASAModule(L.LightningModule):
         self.register_buffer("stats_ready", torch.tensor(False))
         self.stage = "motion"
 
-    # -- stages --------------------------------------------------------------------------------------
-    def set_stage(self, name: str) -> None:
-        """render: face representation (§3.2); motion: audio-to-motion diffusion (§3.3)."""
-        if name not in STAGES:
-            raise ValueError(f"JoyVASAModule.set_stage: unknown stage {name!r}; model.stages names must be {STAGES}")
-        self.stage = name
-
+    # -- stages (render: face representation, §3.2; motion: audio-to-motion diffusion, §3.3) -----------
     def configure_optimizers(self):
         if self.stage == "render":  # a pretrained (LivePortrait) motion encoder stays frozen
             trainable = [p for n, p in self.renderer.named_parameters()
@@ -204,10 +199,10 @@ class JoyVASAModule(L.LightningModule):
         b = batch["frames"].shape[0]
         if self.stage == "render":
             loss = self.render_step(batch)
-            self.log("train/loss_render", loss, prog_bar=True, batch_size=b)
+            self.log_loss(loss, b)
             return loss
         loss, parts = self.motion_step(batch)
-        self.log("train/loss_motion", loss, prog_bar=True, batch_size=b)
+        self.log_loss(loss, b)
         self.log_dict({f"train/motion_{k}": v for k, v in parts.items()}, batch_size=b)
         return loss
 
@@ -223,10 +218,10 @@ class JoyVASAModule(L.LightningModule):
             noise = torch.randn((a_cur.shape[0], a_cur.shape[1], self.layout.dim), generator=generator,
                                 device=a_cur.device if generator is None else generator.device).to(a_cur)
 
-            def denoise(x, t):
-                return self.dit.guided(x, t, a_cur, x_prev, a_prev, scale)[:, self.w_pre:]
+            def denoise(x, t):  # D predicts clean motion: the scheduler's prediction_type is 'sample'
+                return self.dit.guided(x, t.expand(x.shape[0]), a_cur, x_prev, a_prev, scale)[:, self.w_pre:]
 
-            return sample_window(denoise, noise, scheduler, steps)
+            return ddim_sample(denoise, noise, scheduler, steps, prediction_type="sample")
 
         x = sliding_window_motion(window, audio_feats, self.w_cur, self.w_pre,
                                   bool(self.sampling_cfg.get("progress", False)))
@@ -254,15 +249,12 @@ class JoyVASAModule(L.LightningModule):
         motion = self.generate_motion(self.audio_features(audio, num_frames), generator)
         return self.render_motion(reference, motion)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1)[0])
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         gen = torch.Generator(device=batch["reference"].device)
         gen.manual_seed(int(self.sampling_cfg.get("seed", 0)) + int(batch_idx))
-        return {"video": self.generate(batch["reference"], batch["audio"], n, gen)}
+        return self.generate(batch["reference"], batch["audio"], num_frames, gen)
 
-    def parameter_counts(self) -> dict[str, int]:
-        def count(m):
-            return sum(p.numel() for p in m.parameters())
-        return {"audio_to_motion_dit": count(self.dit), "appearance_encoder": count(self.renderer.appearance),
-                "motion_encoder": count(self.renderer.motion), "warping_generator": count(self.renderer.warp),
-                "audio_encoder_frozen": count(self.audio_encoder)}
+    def parameter_groups(self) -> dict[str, list[torch.nn.Module]]:
+        return {"audio_to_motion_dit": [self.dit], "appearance_encoder": [self.renderer.appearance],
+                "motion_encoder": [self.renderer.motion], "warping_generator": [self.renderer.warp],
+                "audio_encoder_frozen": [self.audio_encoder]}

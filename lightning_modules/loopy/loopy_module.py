@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
@@ -24,7 +24,7 @@ from lightning_modules.loopy.dual_unet import DualUNet
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
 from lightning_modules.sampling import (
     SD15_SCHEDULE,
-    cfg_combine,
+    combine_guidance,
     ddim_sample,
     diffusion_target,
     generate_long_video,
@@ -42,7 +42,7 @@ def _d(value) -> dict:
     return dict(value or {})
 
 
-class LoopyModule(L.LightningModule):
+class LoopyModule(PortraitModule):
     """Loopy: dual U-Net + TSM + inter/intra-clip temporal layers + audio condition module.
 
     Args (all plain dicts/values from ``experiments/configs/model/loopy.yaml``):
@@ -66,6 +66,8 @@ class LoopyModule(L.LightningModule):
         optim: ``{lr, weight_decay, betas}`` of AdamW (lr 1e-5 in the paper).
     """
 
+    STAGES = STAGES
+
     def __init__(self, num_frames: int = 12, fps: float = 25.0, stages=None, name: str = "loopy",
                  pretrained=None, latent=None, unet=None, tsm=None, temporal=None, audio=None, a2l=None,
                  variance=None, masks=None, cfg=None, sampling=None, noise_schedule=None, optim=None):
@@ -73,9 +75,7 @@ class LoopyModule(L.LightningModule):
         self.save_hyperparameters(logger=False)
         if int(num_frames) < 1:
             raise ValueError(f"model.num_frames must be >= 1, got {num_frames}")
-        for s in stages or []:
-            if dict(s).get("name") not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {dict(s).get('name')!r}; use {STAGES}")
+        self.check_stages(stages)
         self.num_frames, self.fps = int(num_frames), float(fps)
         pre, lat, tem, aud = _d(pretrained), _d(latent), _d(temporal), _d(audio)
         self.a2l_cfg, self.var_cfg, self.cfg_cfg = _d(a2l), _d(variance), _d(cfg)
@@ -115,17 +115,7 @@ class LoopyModule(L.LightningModule):
         log.info("Loopy parameters per module: %s",
                  {k: f"{v / 1e6:.2f}M" for k, v in self.parameter_counts().items()})
 
-    def on_fit_start(self) -> None:
-        if self.logger is not None:  # parameter counts beside the run's config in the tracking store
-            self.logger.log_hyperparams({f"params/{k}": v for k, v in self.parameter_counts().items()})
-
-    # -- stages --------------------------------------------------------------------------------------
-    def set_stage(self, name: str) -> None:
-        """stage1: single frame + reference, no temporal or audio modules; stage2: all modules (§3.4)."""
-        if name not in STAGES:
-            raise ValueError(f"LoopyModule.set_stage: unknown stage {name!r}; model.stages names must be {STAGES}")
-        self.stage = name
-
+    # -- stages (stage1: single frame + reference, no temporal or audio modules; stage2: all modules, §3.4)
     def trainable_modules(self) -> list[torch.nn.Module]:
         dual = self.dual_unet
         image = [dual.reference_net, dual.denoising_unet]
@@ -249,7 +239,7 @@ class LoopyModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)
-        self.log(f"train/loss_{self.stage}", loss, prog_bar=True, batch_size=batch["frames"].shape[0])
+        self.log_loss(loss, batch["frames"].shape[0])
         return loss
 
     # -- sampling ------------------------------------------------------------------------------------
@@ -266,7 +256,7 @@ class LoopyModule(L.LightningModule):
         eps = self.dual_unet(z.repeat(3, 1, 1, 1, 1), steps, feats.repeat(3), ref_keep, audio3, lat3,
                              temporal=True)
         e_audio, e_ref, e_base = eps.chunk(3)
-        return cfg_combine(e_audio, e_ref, e_base, ar, rr)
+        return combine_guidance([e_audio, e_ref, e_base], [ar, rr])
 
     @torch.no_grad()
     def generate(self, reference: torch.Tensor, audio: torch.Tensor, num_frames: int, fps: float | None = None,
@@ -300,29 +290,16 @@ class LoopyModule(L.LightningModule):
                             for i in range(0, num_frames, t_len)], 1)
         return frames.clamp(-1, 1)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1).max())  # the writer cuts each item to its own length
-        fps = batch.get("fps", self.fps)
-        if torch.is_tensor(fps):
-            fps = fps.reshape(-1)[0]
-        elif isinstance(fps, (list, tuple)):
-            fps = fps[0]
-        fps = float(fps)
-        return {"video": self.generate(batch["reference"], batch["audio"], n, fps)}
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
+        return self.generate(batch["reference"], batch["audio"], num_frames, fps)
 
     # -- reporting -----------------------------------------------------------------------------------
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters per paper module (works on the meta device)."""
+    def parameter_groups(self) -> dict[str, list[torch.nn.Module]]:
         dual = self.dual_unet
-
-        def count(mods):
-            return sum(p.numel() for m in mods for p in m.parameters())
-
         temporal = list(dual.temporal.values())
-        return {"reference_net": count([dual.reference_net]), "denoising_unet": count([dual.denoising_unet]),
-                "inter_clip_temporal": count([b.inter for b in temporal]),
-                "intra_clip_temporal": count([b.intra for b in temporal if b.intra is not None]),
-                "audio_cross_attention": count([b.audio for b in temporal if b.audio is not None]),
-                "audio_projection": count([self.audio_proj]),
-                "audio_to_latents": count([self.a2l] if self.a2l else []),
-                "audio_encoder_frozen": count([self.audio_encoder]), "latent_codec_frozen": count([self.codec])}
+        return {"reference_net": [dual.reference_net], "denoising_unet": [dual.denoising_unet],
+                "inter_clip_temporal": [b.inter for b in temporal],
+                "intra_clip_temporal": [b.intra for b in temporal if b.intra is not None],
+                "audio_cross_attention": [b.audio for b in temporal if b.audio is not None],
+                "audio_projection": [self.audio_proj], "audio_to_latents": [self.a2l] if self.a2l else [],
+                "audio_encoder_frozen": [self.audio_encoder], "latent_codec_frozen": [self.codec]}

@@ -13,13 +13,13 @@ import logging
 import math
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from torch import nn
 from tqdm.auto import tqdm
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
@@ -28,7 +28,7 @@ from lightning_modules.mcdm.denoising_unet import MCDMUNet
 from lightning_modules.mcdm.image_encoder import ClipImageEncoder
 from lightning_modules.mcdm.motion_encoders import MotionEncoders
 from lightning_modules.mcdm.motion_prior import PresentClipMotionPrior
-from lightning_modules.sampling import ddim_sample, diffusion_target, make_ddim
+from lightning_modules.sampling import combine_guidance, ddim_sample, diffusion_target, make_ddim
 
 log = logging.getLogger(__name__)
 STAGES = ("stage1", "stage2", "stage3")
@@ -45,7 +45,7 @@ def _choice(cfg: dict, key: str, default: str, allowed: tuple, group: str) -> st
     return value
 
 
-class MCDMModule(L.LightningModule):
+class MCDMModule(PortraitModule):
     """MCDM: archived-clip motion prior + present-clip motion-prior diffusion model + denoising U-Net with
     memory-efficient temporal attention.
 
@@ -54,6 +54,8 @@ class MCDMModule(L.LightningModule):
     landmark clip dropped with probability ``motion_prior.landmark_drop``; ``stage3`` trains only the
     present-clip reference attention and the MTA.
     """
+
+    STAGES = STAGES
 
     def __init__(self, num_frames: int = 16, fps: float = 25.0, stages=None, name: str = "mcdm", pretrained=None,
                  latent=None, unet=None, archived=None, present=None, mta=None, motion_prior=None, audio=None,
@@ -109,10 +111,7 @@ class MCDMModule(L.LightningModule):
         self.scheduler = make_ddim(_d(schedule))
         for frozen in (self.audio_encoder, self.image_encoder):
             frozen.requires_grad_(False)
-        self.stage_names = [s["name"] for s in (stages or [{"name": "stage1"}])]
-        for s in self.stage_names:
-            if s not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {s!r}; MCDM has {STAGES}")
+        self.stage_names = self.check_stages(stages) or ["stage1"]
         self.set_stage(self.stage_names[0])
 
     # -- stages ----------------------------------------------------------------------------------------
@@ -129,9 +128,7 @@ class MCDMModule(L.LightningModule):
 
     def set_stage(self, name: str) -> None:
         """Freeze everything, then unfreeze the groups trained in ``name`` (§3.5)."""
-        if name not in STAGES:
-            raise ValueError(f"unknown MCDM stage {name!r} in model.stages; expected one of {STAGES}")
-        self.stage = name
+        super().set_stage(name)
         self.requires_grad_(False)
         groups = self.module_groups()
         for g in self.STAGE_GROUPS[name]:
@@ -241,7 +238,7 @@ class MCDMModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.prior_loss(batch) if self.stage == "stage2" else self.denoise_loss(batch)
-        self.log(f"train/{self.stage}_loss", loss, prog_bar=True, batch_size=batch["frames"].shape[0])
+        self.log_loss(loss, batch["frames"].shape[0])
         return loss
 
     # -- sampling ------------------------------------------------------------------------------------------
@@ -309,8 +306,7 @@ class MCDMModule(L.LightningModule):
                 e = self.unet(zz, ts.expand(zz.shape[0]), f_ac, f_pc, t, carry=carry)
                 if branches == 1:
                     return e
-                cond, uncond = e.chunk(2)
-                return uncond + scale * (cond - uncond)
+                return combine_guidance(e.chunk(2), [scale])
 
             noise = torch.randn(b * t, *ref_lat.shape[1:], device=ref_lat.device, dtype=ref_lat.dtype)
             z = ddim_sample(eps_fn, noise, DDIMScheduler.from_config(self.scheduler.config), steps).view(b, t, *ref_lat.shape[1:])
@@ -325,18 +321,11 @@ class MCDMModule(L.LightningModule):
                 clips.append(video)
         return None if on_clip is not None else torch.cat(clips, 1)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1)[0])
-        fps = batch.get("fps", self.fps)
-        fps = float(fps.reshape(-1)[0]) if torch.is_tensor(fps) else float(fps[0] if isinstance(fps, (list, tuple)) else fps)
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         landmarks = batch.get("landmarks") if self.use_landmarks else None  # §3.5: only when specified
-        return {"video": self.generate(batch["reference"], batch["audio"], n, fps, landmarks)}
+        return self.generate(batch["reference"], batch["audio"], num_frames, fps, landmarks)
 
     # -- reporting -----------------------------------------------------------------------------------------
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters per paper module (works on the meta device)."""
-        counts = {k: sum(p.numel() for m in mods for p in m.parameters()) for k, mods in self.module_groups().items()}
-        counts.update(audio_encoder_frozen=sum(p.numel() for p in self.audio_encoder.parameters()),
-                      image_encoder_frozen=sum(p.numel() for p in self.image_encoder.parameters()),
-                      latent_codec_frozen=sum(p.numel() for p in self.codec.parameters()))
-        return counts
+    def parameter_groups(self) -> dict[str, list[nn.Module]]:
+        return {**self.module_groups(), "audio_encoder_frozen": [self.audio_encoder],
+                "image_encoder_frozen": [self.image_encoder], "latent_codec_frozen": [self.codec]}
