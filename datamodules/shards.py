@@ -171,10 +171,13 @@ def export(cache_root: str | Path, out: str, chunk_bytes: int | str = "64MB", ch
     fn = functools.partial(_sample, entries, _layout(first))
     try:
         with contextlib.ExitStack() as stack:
-            write_to = str(out) if target is None else str(stack.enter_context(atomic_path(target, folder=True)))
-            _optimize(stage, fn=fn, inputs=list(range(len(entries))), output_dir=write_to, chunk_size=chunk_size,
-                      chunk_bytes=None if chunk_size else chunk_bytes, num_workers=num_workers, verbose=progress,
-                      reorder_files=False, keep_data_ordered=True, storage_options=dict(storage_options or {}),
+            write_to = str(out)
+            if target is not None:  # a hidden partial folder, renamed onto out when complete
+                write_to = str(stack.enter_context(atomic_path(target, folder=True)))
+            _optimize(stage, fn=fn, inputs=list(range(len(entries))), output_dir=write_to,
+                      chunk_size=chunk_size, chunk_bytes=None if chunk_size else chunk_bytes,
+                      num_workers=num_workers, verbose=progress, reorder_files=False, keep_data_ordered=True,
+                      storage_options=dict(storage_options or {}),
                       # fork: workers start in ms instead of re-importing torch (the library's default, spawn)
                       start_method="fork" if "fork" in mp.get_all_start_methods() else None)
     except BaseException as e:  # Ctrl-C included: atomic_path removed the partial folder

@@ -29,13 +29,14 @@ class PortraitModule(L.LightningModule):
         names = [dict(s).get("name") for s in stages or []]
         for name in names:
             if name not in self.STAGES:
-                raise ValueError(f"model.stages: unknown stage {name!r}; {type(self).__name__} has {self.STAGES}")
+                raise ValueError(f"model.stages: unknown stage {name!r}; {type(self).__name__} has "
+                                 f"{self.STAGES}")
         return names
 
     def set_stage(self, name: str) -> None:
         if name not in self.STAGES:
-            raise ValueError(f"{type(self).__name__}.set_stage: unknown stage {name!r}; model.stages names must "
-                             f"be among {self.STAGES}")
+            raise ValueError(f"{type(self).__name__}.set_stage: unknown stage {name!r}; model.stages names "
+                             f"must be among {self.STAGES}")
         self.stage = name
 
     def log_loss(self, loss: torch.Tensor, batch_size: int) -> None:
@@ -62,7 +63,8 @@ class PortraitModule(L.LightningModule):
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per paper component (works on the meta device)."""
-        return {k: sum(p.numel() for m in mods for p in m.parameters()) for k, mods in self.parameter_groups().items()}
+        return {k: sum(p.numel() for m in mods for p in m.parameters())
+                for k, mods in self.parameter_groups().items()}
 
     def on_fit_start(self) -> None:
         if self.logger is not None:  # parameter counts beside the run's config in the tracking store

@@ -72,8 +72,8 @@ def ddim_sample(eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], no
     :param prediction_type: what ``eps_fn`` predicts, when the caller depends on it (JoyVASA's D predicts
         clean motion, ``sample``): a scheduler configured otherwise is refused."""
     if prediction_type is not None and scheduler.config.prediction_type != prediction_type:
-        raise ValueError(f"the denoiser predicts {prediction_type!r} but the DDIM scheduler's prediction_type is "
-                         f"{scheduler.config.prediction_type!r}")
+        raise ValueError(f"the denoiser predicts {prediction_type!r} but the DDIM scheduler's "
+                         f"prediction_type is {scheduler.config.prediction_type!r}")
     scheduler.set_timesteps(num_steps, device=noise.device)
     z = noise * scheduler.init_noise_sigma
     for t in tqdm(scheduler.timesteps, desc="ddim", disable=not progress, leave=False):

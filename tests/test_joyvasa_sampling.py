@@ -8,7 +8,8 @@ from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sliding_
 from lightning_modules.sampling import combine_guidance, ddim_sample
 
 
-def x0_window(denoise, noise, scheduler, num_steps):  # one window of x0-prediction DDIM, as the module runs it
+def x0_window(denoise, noise, scheduler, num_steps):
+    """One window of x0-prediction DDIM, as the module runs it."""
     return ddim_sample(lambda x, t: denoise(x, t.expand(x.shape[0])), noise, scheduler, num_steps,
                        prediction_type="sample")
 
@@ -25,7 +26,8 @@ def test_cfg_formula():
     a, n = torch.tensor([3.0, -1.0]), torch.tensor([1.0, 1.0])
     assert torch.equal(combine_guidance([a, n], [1.0]), a)
     assert torch.equal(combine_guidance([a, n], [0.0]), n)
-    assert torch.allclose(combine_guidance([a, n], [2.5]), n + 2.5 * (a - n))  # 1 + 2.5*2 = 6, 1 + 2.5*(-2) = -4
+    # 1 + 2.5*2 = 6, 1 + 2.5*(-2) = -4
+    assert torch.allclose(combine_guidance([a, n], [2.5]), n + 2.5 * (a - n))
     assert torch.allclose(combine_guidance([a, n], [2.5]), torch.tensor([6.0, -4.0]))
 
 
@@ -124,7 +126,8 @@ def test_trained_dit_windows_are_continuous():
 
     def window(a_cur, x_prev, a_prev):
         noise = torch.randn(1, a_cur.shape[1], 2, generator=gen)
-        return x0_window(lambda x, t: dit.guided(x, t, a_cur, x_prev, a_prev, 1.0)[:, w_pre:], noise, sched, 10)
+        return x0_window(lambda x, t: dit.guided(x, t, a_cur, x_prev, a_prev, 1.0)[:, w_pre:], noise, sched,
+                         10)
 
     motion = sliding_window_motion(window, audio, w_cur, w_pre)[0]
     step = motion.diff(dim=0).norm(dim=-1)

@@ -19,9 +19,10 @@ LINT = "import sys; from importlinter.cli import lint_imports_command; sys.exit(
 
 def lint(root: Path) -> tuple[int, str, list[str]]:
     """Run import-linter on the packages under ``root``: exit status, output, names of broken contracts."""
+    # a wide console: rich would wrap a long contract name over two lines
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COLUMNS": "250"}
     r = subprocess.run([sys.executable, "-c", LINT, "--config", str(root / "setup.cfg"), "--no-cache"],
-                       cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COLUMNS": "250"},
-                       capture_output=True, text=True, timeout=300)
+                       cwd=root, env=env, capture_output=True, text=True, timeout=300)
     out = r.stdout + r.stderr
     broken = [m.group(1).strip() for m in re.finditer(r"^(.+?) BROKEN$", out, flags=re.M)]
     return r.returncode, out, broken
@@ -35,7 +36,8 @@ def test_the_code_keeps_every_layer_contract():
 
 def _copy(tmp: Path) -> Path:
     for pkg in PACKAGES:
-        shutil.copytree(REPO / pkg, tmp / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.yaml", "*.csv"))
+        shutil.copytree(REPO / pkg, tmp / pkg,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.yaml", "*.csv"))
     shutil.copy(REPO / "setup.cfg", tmp / "setup.cfg")
     return tmp
 

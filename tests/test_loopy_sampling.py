@@ -17,11 +17,12 @@ def test_cfg_combination_equals_formula_on_known_tensors():
     out = combine_guidance([e_audio, e_ref, e_base], [5.0, 3.0])
     # 5*(3-2) + 3*(2-1) + 1 = 9 ;  5*(1-1.5) + 3*(1.5+1) - 1 = 4
     assert out.tolist() == [9.0, 4.0]
-    assert torch.equal(combine_guidance([e_audio, e_ref, e_base], [1.0, 1.0]), e_audio)  # ratios 1 -> plain conditional
+    # ratios 1 -> plain conditional
+    assert torch.equal(combine_guidance([e_audio, e_ref, e_base], [1.0, 1.0]), e_audio)
 
 
 def test_batched_guidance_equals_three_separate_forwards():
-    m = tiny_module(cfg={"audio_ratio": 5.0, "ref_ratio": 3.0}).eval()
+    m = tiny_module(guidance={"audio_ratio": 5.0, "ref_ratio": 3.0}).eval()
     wake_zero_inits(m)
     torch.manual_seed(0)
     ref, motion = torch.randn(1, 192, 4, 4), torch.randn(1, 6, 192, 4, 4)

@@ -39,7 +39,8 @@ def test_ddim_epsilon_two_steps_equals_the_hand_derived_update():
     a = _alphas_cumprod("scaled_linear", 0.00085, 0.012)
     x = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
     out = ddim_sample(_denoiser, x.clone(), make_ddim(), 2)
-    # leading spacing, offset 1: timesteps 501 then 1; after 1 the final alpha is a[0] (set_alpha_to_one false)
+    # leading spacing, offset 1: timesteps 501 then 1; after 1 the final alpha is a[0]
+    # (set_alpha_to_one false)
     ref = x.clone()
     for t, prev in ((501, 1), (1, None)):
         at, ap = a[t], (a[prev] if prev is not None else a[0])

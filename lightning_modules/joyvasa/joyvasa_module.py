@@ -9,7 +9,7 @@ Sampling (§3.4): wav2vec2 features -> sliding-window DDIM with CFG (Eq. 3) -> E
 the reference's canonical keypoints -> warp + render.
 
 Every switch of the ablations is a constructor argument (config key): ``loss.velocity``,
-``loss.smooth``, ``loss.expression`` (weight 0 drops the term), ``cfg.scale`` (lambda_c).
+``loss.smooth``, ``loss.expression`` (weight 0 drops the term), ``guidance.scale`` (lambda_c).
 """
 
 from __future__ import annotations
@@ -25,10 +25,23 @@ from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sliding_window_motion
 from lightning_modules.joyvasa.face_representation import MotionLayout
 from lightning_modules.joyvasa.liveportrait import load_liveportrait_motion_extractor
-from lightning_modules.joyvasa.losses import PAPER_WEIGHTS, total_loss
+from lightning_modules.joyvasa.losses import total_loss
 from lightning_modules.joyvasa.renderer import FaceRenderer
+from lightning_modules.joyvasa.spec import (
+    AudioSpec,
+    DiTSpec,
+    GuidanceSpec,
+    LivePortraitSpec,
+    LossSpec,
+    MotionSpec,
+    OptimSpec,
+    RendererSpec,
+    SamplingSpec,
+    WindowsSpec,
+)
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
 from lightning_modules.sampling import ddim_sample
+from lightning_modules.spec import spec
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +49,6 @@ STAGES = ("render", "motion")
 # DDPM schedule of the motion diffusion (x0 prediction); DiffPoseTalk-style linear betas
 MOTION_SCHEDULE = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
                        prediction_type="sample", clip_sample=False)
-
-
-def _d(value) -> dict:
-    return dict(value or {})
 
 
 class JoyVASAModule(PortraitModule):
@@ -53,7 +62,7 @@ class JoyVASAModule(PortraitModule):
         dit: ``{width, layers, heads, ff_mult, dropout, align_band}`` (512, 6, 8; §4.2).
         audio: ``{wav2vec_path, random_config, sample_rate}``; the last wav2vec2 layer is used.
         loss: ``{velocity, smooth, expression}`` weights of Eq. 8 (5.0, 0.5, 0.1; §4.2).
-        cfg: ``{scale, audio_drop}``: lambda_c of Eq. 3 and the training drop rate of audio (0.1).
+        guidance: ``{scale, audio_drop}``: lambda_c of Eq. 3 and the training drop rate of audio (0.1).
         truncate_prob: probability of random truncation of the current window in training (§3.3.1).
         sampling: ``{num_steps, seed, progress, render_chunk}`` (DDIM).
         noise_schedule: DDPMScheduler kwargs over ``MOTION_SCHEDULE``.
@@ -65,45 +74,45 @@ class JoyVASAModule(PortraitModule):
 
     STAGES = STAGES
 
-    def __init__(self, fps: float = 25.0, stages=None, name: str = "joyvasa", motion=None, windows=None, dit=None,
-                 audio=None, loss=None, cfg=None, truncate_prob: float = 0.0, sampling=None, noise_schedule=None,
-                 renderer=None, optim=None, liveportrait=None):
+    def __init__(self, *, fps: float, motion, windows, dit, audio, loss, guidance, truncate_prob: float,
+                 sampling, noise_schedule, renderer, optim, liveportrait, stages=None, name: str = "joyvasa"):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.check_stages(stages)
-        win, dit_cfg, aud = _d(windows), _d(dit), _d(audio)
+        win, dit_spec = spec(WindowsSpec, windows, "windows"), spec(DiTSpec, dit, "dit")
+        aud = spec(AudioSpec, audio, "audio")
         self.fps = float(fps)
-        self.w_cur, self.w_pre = int(win.get("w_cur", 100)), int(win.get("w_pre", 25))
-        self.loss_weights = {**PAPER_WEIGHTS, **_d(loss)}
-        bad = set(self.loss_weights) - set(PAPER_WEIGHTS)
-        if bad or any(float(v) < 0 for v in self.loss_weights.values()):
-            raise ValueError(f"model.loss: weights must be >= 0 and among {sorted(PAPER_WEIGHTS)}, got {dict(loss)}")
-        self.cfg_cfg, self.sampling_cfg, self.optim_cfg = _d(cfg), _d(sampling), _d(optim)
-        if not 0.0 <= float(self.cfg_cfg.get("audio_drop", 0.1)) < 1.0:
-            raise ValueError(f"model.cfg.audio_drop must be in [0, 1), got {self.cfg_cfg.get('audio_drop')}")
+        self.w_cur, self.w_pre = win.w_cur, win.w_pre
+        self.loss_weights = vars(spec(LossSpec, loss, "loss"))
+        if any(v < 0 for v in self.loss_weights.values()):
+            raise ValueError(f"model.loss: weights must be >= 0, got {self.loss_weights}")
+        self.guidance = spec(GuidanceSpec, guidance, "guidance")
+        self.sampling, self.optim = spec(SamplingSpec, sampling, "sampling"), spec(OptimSpec, optim, "optim")
+        if not 0.0 <= self.guidance.audio_drop < 1.0:
+            raise ValueError(f"model.guidance.audio_drop must be in [0, 1), got {self.guidance.audio_drop}")
         if not 0.0 <= float(truncate_prob) <= 1.0:
             raise ValueError(f"model.truncate_prob must be in [0, 1], got {truncate_prob}")
         self.truncate_prob = float(truncate_prob)
-        self.layout = MotionLayout(int(_d(motion).get("num_kp", 21)))
-        self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
-                                                 int(aud.get("sample_rate", 16000)))
+        self.layout = MotionLayout(spec(MotionSpec, motion, "motion").num_kp)
+        self.audio_encoder = Wav2VecAudioEncoder(aud.wav2vec_path, aud.random_config, aud.sample_rate)
         self.audio_dim = self.audio_encoder.model.config.hidden_size
         with init_stream("dit"):
             self.dit = AudioToMotionDiT(self.layout.dim, self.audio_dim, w_cur=self.w_cur, w_pre=self.w_pre,
-                                        **{k: dit_cfg[k] for k in ("width", "layers", "heads", "ff_mult", "dropout",
-                                                                   "align_band") if k in dit_cfg})
-        lp = _d(liveportrait)
+                                        **vars(dit_spec))
+        lp = spec(LivePortraitSpec, liveportrait, "liveportrait")
         encoder = None
-        if lp.get("path"):
-            encoder = load_liveportrait_motion_extractor(
-                lp["path"], self.layout.num_kp, **{k: lp[k] for k in ("image_size", "depths", "dims") if k in lp})
+        if lp.path:
+            encoder = load_liveportrait_motion_extractor(lp.path, self.layout.num_kp,
+                                                         image_size=lp.image_size, depths=tuple(lp.depths),
+                                                         dims=tuple(lp.dims))
         else:
             log.warning("No LivePortrait weights (model.liveportrait.path is null): the motion encoder is the small "
                         "trainable one, RANDOMLY INITIALISED until the render stage trains it")
         self.motion_frozen = encoder is not None
         with init_stream("renderer"):  # the same renderer whatever the motion model's sizes
-            self.renderer = FaceRenderer(self.layout, motion_encoder=encoder, **_d(renderer))
-        self.schedule = {**MOTION_SCHEDULE, **_d(noise_schedule)}
+            self.renderer = FaceRenderer(self.layout, motion_encoder=encoder,
+                                         **vars(spec(RendererSpec, renderer, "renderer")))
+        self.schedule = {**MOTION_SCHEDULE, **dict(noise_schedule)}
         if self.schedule.get("prediction_type") != "sample":
             raise ValueError("model.noise_schedule.prediction_type must be 'sample': D predicts clean motion (§3.3.2)")
         self.noise_scheduler = DDPMScheduler(**self.schedule)
@@ -124,8 +133,8 @@ class JoyVASAModule(PortraitModule):
             p.requires_grad_(False)
         for p in trainable:
             p.requires_grad_(True)
-        lr = float(self.optim_cfg.get("render_lr" if self.stage == "render" else "lr", 1e-4))
-        return torch.optim.Adam(trainable, lr=lr, betas=tuple(self.optim_cfg.get("betas", (0.9, 0.999))))
+        lr = self.optim.render_lr if self.stage == "render" else self.optim.lr
+        return torch.optim.Adam(trainable, lr=lr, betas=tuple(self.optim.betas))
 
     # -- features ------------------------------------------------------------------------------------
     def audio_features(self, audio: torch.Tensor, span: int) -> torch.Tensor:
@@ -188,7 +197,7 @@ class JoyVASAModule(PortraitModule):
             x_cur, a_cur = x_cur[:, :n], a_cur[:, :n]
         steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=dev)
         x_t = self.noise_scheduler.add_noise(x_cur, torch.randn_like(x_cur), steps)
-        keep = torch.rand(b, device=dev) >= float(self.cfg_cfg.get("audio_drop", 0.1))
+        keep = torch.rand(b, device=dev) >= self.guidance.audio_drop
         pred = self.dit(x_t, steps, a_cur, x_prev, a_prev, is_start=is_start, audio_keep=keep)
         target = torch.cat([x_prev, x_cur], 1)
         mask = torch.ones(b, wp + n, device=dev)
@@ -210,8 +219,7 @@ class JoyVASAModule(PortraitModule):
     @torch.no_grad()
     def generate_motion(self, audio_feats: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Audio features (B, N, A) -> motion (B, N, dim), sliding windows with CFG (§3.4, Eq. 3)."""
-        scale = float(self.cfg_cfg.get("scale", 1.0))
-        steps = int(self.sampling_cfg.get("num_steps", 25))
+        scale, steps = self.guidance.scale, self.sampling.num_steps
         scheduler = DDIMScheduler.from_config(self.noise_scheduler.config)
 
         def window(a_cur, x_prev, a_prev):
@@ -224,14 +232,14 @@ class JoyVASAModule(PortraitModule):
             return ddim_sample(denoise, noise, scheduler, steps, prediction_type="sample")
 
         x = sliding_window_motion(window, audio_feats, self.w_cur, self.w_pre,
-                                  bool(self.sampling_cfg.get("progress", False)))
+                                  self.sampling.progress)
         return self.denormalize(x)
 
     @torch.no_grad()
     def render_motion(self, reference: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
         """Reference (1, 3, H, W) + motion (1, N, dim) -> video (1, N, 3, H, W) in [-1, 1]."""
         source = self.renderer.encode_source(reference)
-        chunk = int(self.sampling_cfg.get("render_chunk", 32))
+        chunk = self.sampling.render_chunk
         out = []
         for lo in range(0, motion.shape[1], chunk):
             m = motion[0, lo:lo + chunk]
@@ -251,7 +259,7 @@ class JoyVASAModule(PortraitModule):
 
     def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         gen = torch.Generator(device=batch["reference"].device)
-        gen.manual_seed(int(self.sampling_cfg.get("seed", 0)) + int(batch_idx))
+        gen.manual_seed(self.sampling.seed + int(batch_idx))
         return self.generate(batch["reference"], batch["audio"], num_frames, gen)
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Module]]:

@@ -32,7 +32,7 @@ def build_tiny(steps: int):
     cfg = OmegaConf.merge(cfg, OmegaConf.load(os.path.join(ROOT, "experiments/configs/preset/mcdm_tiny.yaml")).model)
     for key in ("pretrained.path", "audio.wav2vec_path", "image.clip_path"):
         OmegaConf.update(cfg, key, None)
-    cfg.sampling.steps = steps
+    cfg.sampling.num_steps = steps
     return build_model(cfg).eval()
 
 
