@@ -5,12 +5,20 @@ Parts:
 - ``sample``: seconds per generated test item and the real-time factor (generation time /
   video duration; below 1 is faster than real time);
 - ``data``: clips/s of the training loader, decoded from mp4 and from the cache;
-- ``metrics``: videos/s of each metric;
+- ``metrics``: videos/s of each metric; ``face``: videos/s of the face-based scorers (Sync, Glo/Exp, Smo);
 - ``frechet``: seconds per bootstrap resample of a set metric (FID, FVD, E-FID) on 2048-d features,
   and the cost of a 100-resample interval (``bench.frechet``).
 - ``startup``: seconds from the shell to the answer of two config-only commands, each in a fresh
   interpreter: ``python -m experiments.run ablation=tsm_stride --cfg job`` and an unknown ablation's
   error (median of ``bench.startup_repeats`` calls, with their exit status).
+- ``params``: parameters per paper component of the model (``model=mcdm scale=paper``: the paper's shapes,
+  built on the meta device without weights);
+- ``mcdm_memory`` (``model=mcdm``): peak memory of a fresh process generating each length of
+  ``bench.mcdm_memory.frames`` frames, MCDM's constant-state sampling (§3.4);
+- ``joyvasa_motion`` (``model=joyvasa``): real-time factor of JoyVASA's audio-to-motion stage (§3.3).
+
+The measurements live in ``experiments/benchmarks/`` (loader, scorers, mcdm_memory, joyvasa_motion) and
+``experiments/timing.py``.
 
 Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the machine it ran on.
 """
@@ -79,21 +87,72 @@ def bench_sample(cfg: DictConfig, items: int) -> dict:
 
 
 def bench_data(cfg: DictConfig) -> dict:
-    from datamodules.bench import loader_throughput
+    from experiments.benchmarks.loader import loader_throughput
 
     return loader_throughput(cfg.data, num_clips=int(cfg.bench.get("data_clips", 32)))
 
 
-def bench_metrics(cfg: DictConfig) -> dict:
-    from metrics.bench import metric_throughput
+def _options(cfg: DictConfig, part: str) -> dict:
+    return OmegaConf.to_container(cfg.bench[part], resolve=True)
 
-    return metric_throughput(**OmegaConf.to_container(cfg.bench.metrics, resolve=True))
+
+def bench_metrics(cfg: DictConfig) -> dict:
+    from experiments.benchmarks.scorers import metric_throughput
+
+    return metric_throughput(**_options(cfg, "metrics"))
+
+
+def bench_face(cfg: DictConfig) -> dict:
+    """Videos/s of the face-based scorers (Sync, Glo/Exp, Smo) on a panned real face."""
+    from experiments.benchmarks.scorers import face_throughput
+
+    return face_throughput(**_options(cfg, "face"))
 
 
 def bench_frechet(cfg: DictConfig) -> dict:
-    from metrics.bench import frechet_interval_cost
+    from experiments.benchmarks.scorers import frechet_interval_cost
 
-    return frechet_interval_cost(**OmegaConf.to_container(cfg.bench.frechet, resolve=True))
+    return frechet_interval_cost(**_options(cfg, "frechet"))
+
+
+def _needs_model(cfg: DictConfig, part: str, name: str) -> None:
+    from core.cli import ConfigError
+
+    if cfg.model.get("name") != name:
+        raise ConfigError(f"bench.parts: {part} measures {name}; add model={name} "
+                          f"(got model={cfg.model.get('name')})")
+
+
+def bench_params(cfg: DictConfig) -> dict:
+    """Parameters per paper component of ``cfg.model`` (e.g. ``model=mcdm scale=paper``), built on the meta
+    device without its pretrained files: no memory, no weights."""
+    import torch
+
+    from experiments.benchmarks.mcdm_memory import without_files
+    from lightning_modules.build import build_model
+
+    with torch.device("meta"):
+        module = build_model(without_files(cfg.model))
+    return {k: int(v) for k, v in module.parameter_counts().items()}
+
+
+def bench_mcdm_memory(cfg: DictConfig) -> dict:
+    """Peak memory of MCDM's generation for each length of ``bench.mcdm_memory.frames`` (§3.4)."""
+    from experiments.benchmarks.mcdm_memory import measure
+
+    _needs_model(cfg, "mcdm_memory", "mcdm")
+    o = _options(cfg, "mcdm_memory")
+    rows = measure(cfg.model, o["frames"], int(o["steps"]), int(cfg.scale.image_size), o.get("out"))
+    return {f"{r['frames']}_frames.{k}": v for r in rows for k, v in r.items() if k != "frames"}
+
+
+def bench_joyvasa_motion(cfg: DictConfig) -> dict:
+    """Real-time factor of JoyVASA's audio-to-motion stage (wav2vec2 + sliding-window DDIM with CFG)."""
+    from experiments.benchmarks.joyvasa_motion import motion_rtf
+    from lightning_modules.build import build_model
+
+    _needs_model(cfg, "joyvasa_motion", "joyvasa")
+    return motion_rtf(build_model(cfg.model), **_options(cfg, "joyvasa_motion"))
 
 
 def bench_startup(cfg: DictConfig) -> dict:
@@ -130,7 +189,9 @@ def bench_startup(cfg: DictConfig) -> dict:
 
 PARTS = {"train": lambda c: bench_train(c, int(c.bench.train_steps)),
          "sample": lambda c: bench_sample(c, int(c.bench.sample_items)),
-         "data": bench_data, "metrics": bench_metrics, "frechet": bench_frechet, "startup": bench_startup}
+         "data": bench_data, "metrics": bench_metrics, "face": bench_face, "frechet": bench_frechet,
+         "startup": bench_startup, "params": bench_params, "mcdm_memory": bench_mcdm_memory,
+         "joyvasa_motion": bench_joyvasa_motion}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="bench")

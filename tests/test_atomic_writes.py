@@ -84,9 +84,11 @@ def test_evaluation_outputs_honour_the_umask(tmp_path, umask):
 
 
 def test_mcdm_memory_benchmark_json_honours_the_umask(tmp_path, umask):
-    from lightning_modules.mcdm.bench import measure
+    from omegaconf import OmegaConf
 
-    assert measure([], steps=1, out=str(tmp_path / "mem.json")) == []
+    from experiments.benchmarks.mcdm_memory import measure
+
+    assert measure(OmegaConf.create({}), [], steps=1, image_size=32, out=str(tmp_path / "mem.json")) == []
     assert mode(tmp_path / "mem.json") == 0o644
 
 
