@@ -64,3 +64,17 @@ def test_core_importing_a_package_and_a_cycle_are_reported(tmp_path):
     assert code != 0
     assert "core imports none of the five packages" in broken
     assert "no cycles between the modules of a package" in broken
+
+
+def test_the_layer_picture_in_contracts_is_drawn_from_the_code():
+    """docs/CONTRACTS.md's picture is `python docs/layer_graph.py`'s output for today's imports."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("layer_graph", REPO / "docs" / "layer_graph.py")
+    layer_graph = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layer_graph)
+    text = layer_graph.CONTRACTS.read_text()
+    assert layer_graph.render(text) == text, "the layer picture is stale: run `python docs/layer_graph.py`"
+    stale = text.replace("metrics -->|", "metrics -.->|")
+    assert layer_graph.render(stale) == text != stale  # a hand-edited picture is redrawn
+    assert "core -->" not in text and "metrics --> lightning_modules" not in text  # nothing points upward
