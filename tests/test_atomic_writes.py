@@ -100,3 +100,41 @@ def test_report_files_honour_the_umask(tmp_path, umask):
     t = Table(name="t", caption="c", metrics=["SSIM"], ours={"a": {"SSIM": Cell(0.5, 0.4, 0.6)}})
     paths = [write_text(tmp_path / "t.tex", "x"), plot_table(t, tmp_path / "t.png")]
     assert [mode(p) for p in paths] == [0o644, 0o644]
+
+
+def test_atomic_folder_replaces_the_whole_folder_or_leaves_it(tmp_path, umask):
+    """atomic_path(folder=True): the train-once folders, the SynthTalk build and a shards export are filled
+    in a hidden partial folder and renamed into place as a whole."""
+    from core.atomic import atomic_path
+
+    umask(0o022)
+    target = tmp_path / "cache" / "entry"
+    with atomic_path(target, folder=True) as tmp:
+        assert tmp.is_dir() and tmp.name.startswith(".entry.partial-") and not target.exists()
+        (tmp / "a.txt").write_text("one")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"] and mode(target) == 0o755
+    with pytest.raises(RuntimeError), atomic_path(target, folder=True) as tmp:
+        (tmp / "b.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]  # the old folder is untouched
+    with atomic_path(target, folder=True) as tmp:
+        (tmp / "b.txt").write_text("two")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]  # replaced as a whole
+    with atomic_path(target, folder=True, replace=False) as tmp:  # another writer finished first
+        (tmp / "c.txt").write_text("three")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert [p.name for p in target.parent.iterdir()] == ["entry"]  # no partial or old folder left
+
+
+def test_a_dead_writers_partial_folder_is_swept(tmp_path):
+    import os
+
+    from core.atomic import sweep_partials
+
+    target = tmp_path / "export"
+    dead, alive = tmp_path / ".export.partial-999999999", tmp_path / f".export.partial-{os.getppid()}"
+    dead.mkdir(), alive.mkdir()
+    sweep_partials(target)
+    assert not dead.exists() and alive.exists()  # a live writer keeps its folder
+    sweep_partials(target, only_dead=False)  # under the caller's lock: every leftover goes
+    assert not alive.exists()
