@@ -201,7 +201,7 @@ class IndexedDataModule(ClipDataModule):
         report.write(self.report_path)
         self.report = report
         if self.feature_cache:  # landmarks from ``datamodules.preprocess`` (features=[landmarks])
-            from datamodules.preprocess.feature_cache import FeatureCache
+            from datamodules.feature_cache import FeatureCache
 
             cache = FeatureCache(self.feature_cache)
             for rec in checked.values():

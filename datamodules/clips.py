@@ -43,7 +43,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from datamodules.video_io import atomic_path, read_audio, read_video
+from core.atomic import atomic_path
+from core.video_io import read_audio, read_video
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def decode_record(rec: VideoRecord, image_size: int | None, fps: float = FPS) ->
     makes the picture square at ``image_size`` (``None``: keep the cropped frames as they
     are). Raises ``VideoReadError`` naming the file.
     """
-    from datamodules.video_io import VideoReadError, probe_video
+    from core.video_io import VideoReadError, probe_video
 
     v = read_video(rec.path, SAMPLE_RATE)
     frames, src_fps = v.frames, v.fps or fps
@@ -316,7 +317,7 @@ class ClipDataset(Dataset):
 
     def _load(self, i: int):
         """The decoded video for item ``i``; an unreadable or too short one is skipped (with a warning) for the next."""
-        from datamodules.video_io import VideoReadError
+        from core.video_io import VideoReadError
 
         bad = getattr(self, "bad", {})
         self.bad = bad
@@ -369,7 +370,7 @@ class TestItemDataset(Dataset):
         """
         if self.gt_dir is None or (rec.gt_ready and len(frames) == len(self.store.get(rec)[0])):
             return str(rec.path)
-        from datamodules.video_io import write_video
+        from core.video_io import write_video
 
         name = f"{rec.dataset}_{rec.video_id}_{frames.shape[1]}_{len(frames)}_{source_digest(rec)}.mp4"
         out = self.gt_dir / name.replace(os.sep, "_")

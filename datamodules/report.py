@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datamodules.video_io import VideoReadError, atomic_path, probe_video
+from core.atomic import atomic_path
+from core.video_io import VideoReadError, probe_video
 
 log = logging.getLogger(__name__)
 

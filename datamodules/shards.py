@@ -1,7 +1,7 @@
 """The feature cache as a streamed, sharded data set (LitData's format): N nodes read disjoint shards.
 
 ``export(cache_root, out)`` (or ``python -m datamodules.shards export --cache DIR --out PATH_OR_URL``)
-writes every video of a ``FeatureCache`` (``datamodules/preprocess/feature_cache.py``) with
+writes every video of a ``FeatureCache`` (``datamodules/feature_cache.py``) with
 ``litdata.optimize``. One sample per video::
 
     {"video_id": str, <feature>: np.ndarray, ...}   e.g. latents [T,4,h,w] float16, landmarks [T,68,2] float32
@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from litdata import StreamingDataLoader, StreamingDataset, optimize
 
+from core.atomic import atomic_path, sweep_partials
+
 URL_SCHEMES = ("s3://", "gs://", "r2://")  # the object stores litdata.optimize writes to
 ID_KEY = "video_id"
 
@@ -44,7 +46,7 @@ class DiskFullError(OSError):
 
 def _entries(cache_root: Path) -> list[tuple[str, str]]:
     """``[(video_id, shard npz)]`` of the complete shards, in shard order."""
-    from datamodules.preprocess.feature_cache import FeatureCache
+    from datamodules.feature_cache import FeatureCache
 
     if not cache_root.is_dir():
         raise FileNotFoundError(f"feature cache {cache_root}: no such folder (build one with "
@@ -129,36 +131,6 @@ def _optimize(stage: str, **kw) -> None:
         raise err
 
 
-def _sweep_partials(out: Path) -> None:
-    """Remove ``.<out>.partial-<pid>`` folders of exports that were killed (their pid is gone)."""
-    for p in out.parent.glob(f".{out.name}.partial-*"):
-        pid = p.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                shutil.rmtree(p, ignore_errors=True)
-            except PermissionError:  # alive, another user's
-                pass
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` to ``out``, replacing an earlier export (restored if the rename fails)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export(cache_root: str | Path, out: str, chunk_bytes: int | str = "64MB", chunk_size: int | None = None,
            num_workers: int = 1, progress: bool = True, storage_options: dict | None = None) -> str:
     """Write the feature cache at ``cache_root`` as a streamed data set at ``out``; returns ``out``.
@@ -194,21 +166,21 @@ def export(cache_root: str | Path, out: str, chunk_bytes: int | str = "64MB", ch
             raise FileExistsError(f"--out {target} exists and is not an earlier export (no index.json); "
                                   f"choose another --out")
         target.parent.mkdir(parents=True, exist_ok=True)
-        _sweep_partials(target)
-    write_to = str(out) if target is None else str(target.with_name(f".{target.name}.partial-{os.getpid()}"))
+        sweep_partials(target)  # a killed export's partial folder (its process is gone)
     stage = tempfile.mkdtemp(prefix="shards-export-")
     fn = functools.partial(_sample, entries, _layout(first))
     try:
-        _optimize(stage, fn=fn, inputs=list(range(len(entries))), output_dir=write_to, chunk_size=chunk_size,
-                  chunk_bytes=None if chunk_size else chunk_bytes, num_workers=num_workers, verbose=progress,
-                  reorder_files=False, keep_data_ordered=True, storage_options=dict(storage_options or {}),
-                  # fork: workers start in ms instead of re-importing torch (the library's default, spawn)
-                  start_method="fork" if "fork" in mp.get_all_start_methods() else None)
-        if target is not None:
-            _swap_in(Path(write_to), target)
-    except BaseException as e:  # Ctrl-C included: the partial folder goes too
-        if target is not None:
-            shutil.rmtree(write_to, ignore_errors=True)
+        with contextlib.ExitStack() as stack:
+            write_to = str(out)
+            if target is not None:  # a hidden partial folder, renamed onto out when complete
+                write_to = str(stack.enter_context(atomic_path(target, folder=True)))
+            _optimize(stage, fn=fn, inputs=list(range(len(entries))), output_dir=write_to,
+                      chunk_size=chunk_size, chunk_bytes=None if chunk_size else chunk_bytes,
+                      num_workers=num_workers, verbose=progress, reorder_files=False, keep_data_ordered=True,
+                      storage_options=dict(storage_options or {}),
+                      # fork: workers start in ms instead of re-importing torch (the library's default, spawn)
+                      start_method="fork" if "fork" in mp.get_all_start_methods() else None)
+    except BaseException as e:  # Ctrl-C included: atomic_path removed the partial folder
         if isinstance(e, Exception) and _disk_full(e):
             where = (f"the local staging folder under {tempfile.gettempdir()} (set TMPDIR to a larger disk)"
                      if remote else f"{target.parent}")
@@ -333,6 +305,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_cli
+    from core.cli import run_cli
 
     sys.exit(run_cli(main, "datamodules.shards"))

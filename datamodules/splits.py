@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.video_io import atomic_path
+from core.atomic import atomic_path
 
 
 def make_split(ids: list[str], seed: int, test_fraction: float | None = None, test_count: int | None = None,

@@ -27,18 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from core.atomic import atomic_path
+from core.video_io import write_video, write_wav
 from datamodules.base import ClipDataModule
 from datamodules.clips import FPS, SAMPLE_RATE, VideoRecord
 from datamodules.synth_faces import NOSE_TIP, make_identity, render_frame
 from datamodules.synth_motion import MotionStyle, blink_track, head_pose
 from datamodules.synth_speech import Speaker, frame_envelope, mouth_track, speak
-from datamodules.video_io import atomic_path, write_video, write_wav
 
 GENERATOR_VERSION = 3  # 3: frames encoded deterministically (video_io.write_video)
 
@@ -115,8 +115,6 @@ class SynthTalk:
             return self.folder
         p = self.params
         self.folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(self.folder) + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         idents, voices = {}, {}
         info = {}
         for i, name in enumerate(self.names):
@@ -125,17 +123,9 @@ class SynthTalk:
             voices[name] = (Speaker.random(rng), MotionStyle.random(rng))
             info[name] = {"index": i, "kind": idents[name].kind, "held_out": name in p["test_identities"],
                           "speaker": voices[name][0].__dict__, "motion_style": voices[name][1].__dict__}
-        try:
+        # never a half-built set behind the name; another process that finished first keeps its copy
+        with atomic_path(self.folder, folder=True, replace=False) as tmp:
             self._write(tmp, idents, voices, info, progress)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-built set behind
-            raise
-        try:
-            os.replace(tmp, self.folder)
-        except OSError:  # another process finished first: keep its copy
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not self.ready:
-                raise
         return self.folder
 
 

@@ -5,12 +5,20 @@ Parts:
 - ``sample``: seconds per generated test item and the real-time factor (generation time /
   video duration; below 1 is faster than real time);
 - ``data``: clips/s of the training loader, decoded from mp4 and from the cache;
-- ``metrics``: videos/s of each metric;
+- ``metrics``: videos/s of each metric; ``face``: videos/s of the face-based scorers (Sync, Glo/Exp, Smo);
 - ``frechet``: seconds per bootstrap resample of a set metric (FID, FVD, E-FID) on 2048-d features,
   and the cost of a 100-resample interval (``bench.frechet``).
 - ``startup``: seconds from the shell to the answer of two config-only commands, each in a fresh
   interpreter: ``python -m experiments.run ablation=tsm_stride --cfg job`` and an unknown ablation's
   error (median of ``bench.startup_repeats`` calls, with their exit status).
+- ``params``: parameters per paper component of the model (``model=mcdm scale=paper``: the paper's shapes,
+  built on the meta device without weights);
+- ``mcdm_memory`` (``model=mcdm``): peak memory of a fresh process generating each length of
+  ``bench.mcdm_memory.frames`` frames, MCDM's constant-state sampling (§3.4);
+- ``joyvasa_motion`` (``model=joyvasa``): real-time factor of JoyVASA's audio-to-motion stage (§3.3).
+
+The measurements live in ``experiments/benchmarks/`` (loader, scorers, mcdm_memory, joyvasa_motion) and
+``experiments/timing.py``.
 
 Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the machine it ran on.
 """
@@ -18,51 +26,15 @@ Prints a table and logs a run tagged ``suite.kind=bench`` to MLflow with the mac
 from __future__ import annotations
 
 import logging
-import platform
-import resource
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.timing import machine, measure_generation, peak_memory_mb, sync
+
 log = logging.getLogger("experiments.bench")
-
-
-def machine() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def peak_memory_mb() -> float:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _sync() -> None:
-    """Wait for queued GPU work, so that wall-clock timings cover it."""
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _timed(fn: Callable[[], object], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    _sync()
-    return (time.perf_counter() - t0) / max(repeats, 1)
 
 
 def bench_train(cfg: DictConfig, steps: int) -> dict:
@@ -85,7 +57,7 @@ def bench_train(cfg: DictConfig, steps: int) -> dict:
             self.t = time.perf_counter()
 
         def on_train_batch_end(self, *a):
-            _sync()
+            sync()
             timings.append(time.perf_counter() - self.t)
 
     trainer = hydra.utils.instantiate(cfg.trainer, max_steps=steps + 2, logger=False, callbacks=[_Clock()],
@@ -114,80 +86,73 @@ def bench_sample(cfg: DictConfig, items: int) -> dict:
             "peak_mem_mb": peak_memory_mb()}
 
 
-def measure_generation(module, dm, items: int, denoiser: str | None = None) -> dict:
-    """Generate ``items`` test items; seconds per item, real-time factor (generation time / video
-    duration) and, with ``denoiser`` (the attribute of the denoising network, e.g. ``dual_unet``),
-    the mean wall time of its forward calls, i.e. seconds per denoising step with every guidance
-    branch the module batches into that call (Loopy Table 5's measure)."""
-    import torch
-
-    calls: list[float] = []
-    hooks = []
-    if denoiser:
-        net, start = module.get_submodule(denoiser), [0.0]
-
-        def _pre(*_):
-            _sync()
-            start[0] = time.perf_counter()
-
-        def _post(*_):
-            _sync()
-            calls.append(time.perf_counter() - start[0])
-
-        hooks = [net.register_forward_pre_hook(_pre), net.register_forward_hook(_post)]
-    dm.prepare_data()
-    if hasattr(dm, "setup"):
-        dm.setup("predict")
-    gen_s, video_s, n = 0.0, 0.0, 0
-    try:
-        with torch.no_grad():
-            for i, batch in enumerate(dm.predict_dataloader()):
-                if i >= items:
-                    break
-                t0 = time.perf_counter()
-                video = module.predict_step(batch, i)["video"]
-                _sync()
-                gen_s += time.perf_counter() - t0
-                fps = float(batch["fps"][0] if isinstance(batch["fps"], (list, torch.Tensor)) else batch["fps"])
-                video_s += video.shape[1] / fps
-                n += 1
-    finally:
-        for h in hooks:
-            h.remove()
-    out = {"s_per_item": gen_s / max(n, 1), "RTF": gen_s / max(video_s, 1e-9), "items": n}
-    if calls:
-        out["s_per_denoising_step"] = sum(calls) / len(calls)
-    return out
-
-
-def speed_row(cfg: DictConfig, module, dm) -> dict[str, float]:
-    """The columns of Loopy Tables 5 and 6 for one variant (``experiment.measure: speed``): seconds per
-    denoising step, the denoising cost of one clip (``model.num_frames`` frames, ``model.sampling.num_steps``
-    steps), the cost of a 15-s video and the real-time factor. Timing does not depend on the weights,
-    so the variant is not trained."""
-    m = cfg.experiment.speed
-    g = measure_generation(module, dm, int(m.num_items), str(m.denoiser))
-    steps = int(cfg.model.sampling.num_steps)
-    return {"s/step": g["s_per_denoising_step"], "Cost/clip": g["s_per_denoising_step"] * steps,
-            "Cost/15s": g["RTF"] * 15.0, "RTF": g["RTF"]}
-
-
 def bench_data(cfg: DictConfig) -> dict:
-    from datamodules.bench import loader_throughput
+    from experiments.benchmarks.loader import loader_throughput
 
     return loader_throughput(cfg.data, num_clips=int(cfg.bench.get("data_clips", 32)))
 
 
-def bench_metrics(cfg: DictConfig) -> dict:
-    from metrics.bench import metric_throughput
+def _options(cfg: DictConfig, part: str) -> dict:
+    return OmegaConf.to_container(cfg.bench[part], resolve=True)
 
-    return metric_throughput(**OmegaConf.to_container(cfg.bench.metrics, resolve=True))
+
+def bench_metrics(cfg: DictConfig) -> dict:
+    from experiments.benchmarks.scorers import metric_throughput
+
+    return metric_throughput(**_options(cfg, "metrics"))
+
+
+def bench_face(cfg: DictConfig) -> dict:
+    """Videos/s of the face-based scorers (Sync, Glo/Exp, Smo) on a panned real face."""
+    from experiments.benchmarks.scorers import face_throughput
+
+    return face_throughput(**_options(cfg, "face"))
 
 
 def bench_frechet(cfg: DictConfig) -> dict:
-    from metrics.bench import frechet_interval_cost
+    from experiments.benchmarks.scorers import frechet_interval_cost
 
-    return frechet_interval_cost(**OmegaConf.to_container(cfg.bench.frechet, resolve=True))
+    return frechet_interval_cost(**_options(cfg, "frechet"))
+
+
+def _needs_model(cfg: DictConfig, part: str, name: str) -> None:
+    from core.cli import ConfigError
+
+    if cfg.model.get("name") != name:
+        raise ConfigError(f"bench.parts: {part} measures {name}; add model={name} "
+                          f"(got model={cfg.model.get('name')})")
+
+
+def bench_params(cfg: DictConfig) -> dict:
+    """Parameters per paper component of ``cfg.model`` (e.g. ``model=mcdm scale=paper``), built on the meta
+    device without its pretrained files: no memory, no weights."""
+    import torch
+
+    from experiments.benchmarks.mcdm_memory import without_files
+    from lightning_modules.build import build_model
+
+    with torch.device("meta"):
+        module = build_model(without_files(cfg.model))
+    return {k: int(v) for k, v in module.parameter_counts().items()}
+
+
+def bench_mcdm_memory(cfg: DictConfig) -> dict:
+    """Peak memory of MCDM's generation for each length of ``bench.mcdm_memory.frames`` (§3.4)."""
+    from experiments.benchmarks.mcdm_memory import measure
+
+    _needs_model(cfg, "mcdm_memory", "mcdm")
+    o = _options(cfg, "mcdm_memory")
+    rows = measure(cfg.model, o["frames"], int(o["steps"]), int(cfg.scale.image_size), o.get("out"))
+    return {f"{r['frames']}_frames.{k}": v for r in rows for k, v in r.items() if k != "frames"}
+
+
+def bench_joyvasa_motion(cfg: DictConfig) -> dict:
+    """Real-time factor of JoyVASA's audio-to-motion stage (wav2vec2 + sliding-window DDIM with CFG)."""
+    from experiments.benchmarks.joyvasa_motion import motion_rtf
+    from lightning_modules.build import build_model
+
+    _needs_model(cfg, "joyvasa_motion", "joyvasa")
+    return motion_rtf(build_model(cfg.model), **_options(cfg, "joyvasa_motion"))
 
 
 def bench_startup(cfg: DictConfig) -> dict:
@@ -224,12 +189,14 @@ def bench_startup(cfg: DictConfig) -> dict:
 
 PARTS = {"train": lambda c: bench_train(c, int(c.bench.train_steps)),
          "sample": lambda c: bench_sample(c, int(c.bench.sample_items)),
-         "data": bench_data, "metrics": bench_metrics, "frechet": bench_frechet, "startup": bench_startup}
+         "data": bench_data, "metrics": bench_metrics, "face": bench_face, "frechet": bench_frechet,
+         "startup": bench_startup, "params": bench_params, "mcdm_memory": bench_mcdm_memory,
+         "joyvasa_motion": bench_joyvasa_motion}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="bench")
 def main(cfg: DictConfig) -> dict:
-    from experiments.cli import user_errors
+    from core.cli import user_errors
 
     with user_errors("experiments.bench", log):
         return _bench(cfg)
@@ -239,7 +206,7 @@ def _bench(cfg: DictConfig) -> dict:
     from rich.console import Console
     from rich.table import Table
 
-    from experiments.validate import ConfigError
+    from core.cli import ConfigError
 
     unknown = [p for p in cfg.bench.parts if p not in PARTS]
     if unknown:
@@ -256,7 +223,7 @@ def _bench(cfg: DictConfig) -> dict:
         table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
     Console().print(table)
     if cfg.bench.log_mlflow:
-        from experiments.tracking import Tracker
+        from core.tracking import Tracker
 
         t = Tracker(cfg.logger.tracking_uri, cfg.logger.experiment_name)
         with t.run(f"bench {cfg.model.get('name')} {cfg.scale.name}", {"suite.kind": "bench",
@@ -271,6 +238,6 @@ def _bench(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_hydra
+    from core.cli import run_hydra
 
     run_hydra(main)

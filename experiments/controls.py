@@ -51,7 +51,7 @@ def _fit_audio(audio: np.ndarray, n_samples: int) -> np.ndarray:
 def test_set(datamodule) -> list[dict]:
     """Each test item as ``{video_id, identity, gt_path, frames [T,H,W,3] uint8, audio [S]}``, from the data
     module's ``predict_dataloader`` (the items every variant generated and is scored against)."""
-    from datamodules.video_io import read_video
+    from core.video_io import read_video
 
     out = []
     for batch in datamodule.predict_dataloader():
@@ -88,7 +88,7 @@ def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.nd
 def write_control(name: str, items: list[dict], folder: Path, crf: int = 18) -> tuple[Path, Path]:
     """Write control ``name``'s videos into ``folder/pred`` and link the ground truth into ``folder/gt``,
     the layout a variant's samples have (so ``metrics.evaluate`` pairs them by name)."""
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
 
     pred_dir, gt_dir = folder / "pred", folder / "gt"
     gt_dir.mkdir(parents=True, exist_ok=True)

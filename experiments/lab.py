@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from experiments.train_once import get_or_build, key_of, read_meta
+from core.train_once import get_or_build, key_of, read_meta
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from datamodules.video_io import atomic_path, read_video, write_video
+from core.atomic import atomic_path
+from core.video_io import read_video, write_video
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:

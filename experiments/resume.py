@@ -31,15 +31,15 @@ from typing import Any
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from datamodules.video_io import atomic_path
-from experiments.tracking import flatten
+from core.atomic import atomic_path
+from core.tracking import flatten
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "run_state.json"
 RNG_KEY = "suite_rng_states"
 # keys that may differ between a killed call and the call that resumes it
-_VOLATILE = ("paths.output_dir", "resume", "callbacks", "build_reports", "fail_fast")
+_VOLATILE = ("paths.output_dir", "resume", "callbacks", "build_reports", "reports_builder", "fail_fast")
 
 
 class ResumeError(ValueError):

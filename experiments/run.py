@@ -35,8 +35,8 @@ from experiments.variants import Variant, expand
 # config answer in seconds instead of after half a minute of imports (issue 19, item 7; experiments.bench
 # part `startup` measures it)
 if TYPE_CHECKING:
+    from core.tracking import Tracker
     from experiments.resume import RunState
-    from experiments.tracking import Tracker
 
 log = logging.getLogger("experiments.run")
 
@@ -115,10 +115,10 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
     import lightning.pytorch as pl
     import torch
 
+    from core.train_once import get_or_build, read_meta
     from experiments import stage_cache
     from experiments.lab import cache_root
     from experiments.resume import restore_rng, stage_callbacks, stage_dir
-    from experiments.train_once import get_or_build, read_meta
 
     for index, stage in enumerate(stages_of(variant.cfg)):
         name = stage["name"]
@@ -206,7 +206,7 @@ def save_weights(module, path: Path) -> Path:
     """The trained weights (what ``experiments.sample`` loads), written atomically."""
     import torch
 
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": module.state_dict()}, tmp)
@@ -230,8 +230,8 @@ def sample(variant: Variant, module, datamodule, out_dir: Path) -> tuple[Path, P
 
 def measure_speed(variant: Variant, module, datamodule, out_dir: Path) -> dict:
     """Loopy Tables 5-6 for one variant, as an evaluation summary whose 'backbone' is the machine."""
-    from datamodules.video_io import atomic_path
-    from experiments.bench import machine, speed_row
+    from core.atomic import atomic_path
+    from experiments.timing import machine, speed_row
 
     row = speed_row(variant.cfg, module.eval(), datamodule)
     n = int(variant.cfg.experiment.speed.num_items)
@@ -293,9 +293,9 @@ def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Pa
     truth, and the ground truth broken in one way each, as MLflow runs beside the variants."""
     from tqdm.auto import tqdm
 
+    from core.tracking import DATA, EXPERIMENT, KIND, SCALE
     from experiments import controls
     from experiments.lab import prepare_variant
-    from experiments.tracking import DATA, EXPERIMENT, KIND, SCALE
 
     names = controls.validate(cfg.eval.get("controls"))
     todo = [n for n in names if state.variant(f"control:{n}").get("status") != "finished"]
@@ -333,109 +333,99 @@ def run_variant(variant: Variant, tracker: Tracker | None, parent_id: str | None
     """Train, sample and evaluate one variant. ``trained`` maps a :func:`training_signature` to the
     checkpoint and run name of a variant of this invocation that already trained those weights.
     ``state`` (``experiments/resume.py``) skips a variant an earlier call finished and reopens the
-    MLflow run of one it left unfinished. ``datamodules`` (:func:`preflight`'s, by :func:`data_key`)
-    are the data sets already indexed, reused instead of indexed again."""
-    import lightning.pytorch as pl
+    MLflow run of one it left unfinished (both through :class:`experiments.variant_run.VariantRun`).
+    ``datamodules`` (:func:`preflight`'s, by :func:`data_key`) are the data sets already indexed, reused
+    instead of indexed again."""
+    from experiments.variant_run import VariantRun
 
     cfg = variant.cfg
     out_dir = out_root / _slug(variant.label) / f"seed{variant.seed}"
-    entry = state.variant(variant.run_name) if state else {}
-    if entry.get("status") == "finished":
+    run = VariantRun(variant.run_name, tracker, state, parent_id)
+    if run.finished:
         log.info("variant %r: finished by an earlier call of this run; skipped", variant.run_name)
-        if entry.get("checkpoint") and trained is not None and cfg.get("share_training", True):
-            trained.setdefault(training_signature(cfg), (Path(entry["checkpoint"]), variant.run_name))
+        if run.entry.get("checkpoint") and trained is not None and cfg.get("share_training", True):
+            trained.setdefault(training_signature(cfg), (Path(run.entry["checkpoint"]), variant.run_name))
         summary = out_dir / "eval" / "summary.json"
         return json.loads(summary.read_text()) if summary.exists() else {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    from experiments.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
-    from lightning_modules.build import build_model
+    from core.tracking import DATA, EXPERIMENT, KIND, OVERRIDES, PAPER_TABLE, SCALE, SEED, VARIANT
 
     tags = {KIND: "variant", EXPERIMENT: cfg.experiment.name, VARIANT: variant.label, SEED: variant.seed,
             PAPER_TABLE: cfg.experiment.get("paper_table"), SCALE: cfg.scale.name, DATA: cfg.data.get("name"),
-            "suite.model": cfg.model.get("name"), OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
-    run_id, reopened = None, bool(entry.get("run_id"))
-    if tracker:
-        run_id = tracker.reopen(entry["run_id"]) if reopened else tracker.start(variant.run_name, tags, parent_id)
-    if state:
-        state.update_variant(variant.run_name, run_id=run_id, status="running")
-    try:
-        from experiments.lab import prepare_variant
+            "suite.model": cfg.model.get("name"),
+            OVERRIDES: json.dumps(variant.overrides, sort_keys=True, default=str)}
+    with run.active(tags):
+        return _variant_steps(variant, run, out_dir, trained, datamodules)
 
-        datamodule = (datamodules or {}).get(data_key(cfg))
-        if datamodule is None:
-            datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
-        cfg = prepare_variant(cfg, datamodule)  # what is trained once (the data set's autoencoder), cached
-        if is_global_zero():
-            (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        if tracker and not reopened:  # a reopened run keeps the params it logged first
-            tracker.log_config(run_id, cfg)
-        pl.seed_everything(variant.seed, workers=True)
-        module = build_model(cfg.model)
-        if cfg.sample:
-            datamodule.predict_dataloader()  # an empty test split fails now, not after the training
-        summary: dict = {}
-        if cfg.experiment.get("measure") == "speed":  # Loopy Tables 5-6: timings, not scores
-            summary = measure_speed(variant, module, datamodule, out_dir)
-            if tracker:
-                tracker.log_summary(run_id, summary)
-                tracker.finish(run_id)
-            if state:
-                state.update_variant(variant.run_name, status="finished")
-            return summary
-        if cfg.train:
-            sig = training_signature(cfg) if cfg.get("share_training", True) and trained is not None else None
-            if sig is not None and sig in trained:
-                ckpt, owner = trained[sig]
-                log.info("variant %r: same training as %r (differs in model.inference_keys only); loading %s",
-                         variant.run_name, owner, ckpt)
-                load_weights(module, ckpt)
-                if hasattr(module, "set_stage"):
-                    module.set_stage(stages_of(cfg)[-1]["name"])
-                if tracker:
-                    tracker.client.set_tag(run_id, "suite.trained_by", owner)
-            else:
-                train(variant, module, datamodule, tracker, run_id, out_dir)
-                ckpt = out_dir / "last.ckpt"
-                if is_global_zero():
-                    save_weights(module, ckpt)
-                _barrier()  # the other ranks may load these weights for a variant that shares them
-                if sig is not None:
-                    trained[sig] = (ckpt, variant.run_name)
-            if tracker:
-                tracker.client.set_tag(run_id, "suite.checkpoint", str(ckpt.resolve()))
-            if state:
-                state.update_variant(variant.run_name, checkpoint=str(ckpt.resolve()))
-        if cfg.sample:
-            pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
-            _barrier()  # under DDP every rank writes its share of the test items
-            if tracker and cfg.logger.get("log_videos", True):
-                for p in sorted(pred_dir.glob("*.mp4"))[:2]:
-                    tracker.log_artifact(run_id, p, "samples")
-            if is_global_zero():  # a few frames of every item, for the table's sample sheet
-                from experiments.prediction_writer import save_frames
 
-                frames = save_frames(pred_dir, gt_dir, out_dir / "frames.npz")
-                if tracker and frames:
-                    tracker.log_artifact(run_id, frames, "samples")
-            if cfg.evaluate:
-                result = evaluate(cfg, variant.seed, pred_dir, gt_dir, out_dir)
-                summary = result.summary
-                if tracker:
-                    log_evaluators(tracker, parent_id or run_id, cfg.eval.get("lab"))
-                    tracker.log_summary(run_id, summary)
-                    for f in sorted((out_dir / "eval").glob("*")):
-                        tracker.log_artifact(run_id, f, "eval")
-        if tracker:
-            tracker.finish(run_id)
-        if state:
-            state.update_variant(variant.run_name, status="finished")
+def _variant_steps(variant: Variant, run, out_dir: Path, trained: dict | None, datamodules: dict | None) -> dict:
+    """The body of :func:`run_variant`, inside its (started) run: data, weights, samples, scores."""
+    import lightning.pytorch as pl
+
+    from experiments.lab import prepare_variant
+    from lightning_modules.build import build_model
+
+    cfg = variant.cfg
+    datamodule = (datamodules or {}).get(data_key(cfg))
+    if datamodule is None:
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    cfg = prepare_variant(cfg, datamodule)  # what is trained once (the data set's autoencoder), cached
+    if is_global_zero():
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    run.log_config(cfg)
+    pl.seed_everything(variant.seed, workers=True)
+    module = build_model(cfg.model)
+    if cfg.sample:
+        datamodule.predict_dataloader()  # an empty test split fails now, not after the training
+    if cfg.experiment.get("measure") == "speed":  # Loopy Tables 5-6: timings, not scores
+        summary = measure_speed(variant, module, datamodule, out_dir)
+        run.log_summary(summary)
         return summary
-    except BaseException as e:
-        if tracker:
-            tracker.fail(run_id, e)
-        if state:
-            state.update_variant(variant.run_name, status="failed")
-        raise
+    if cfg.train:
+        _weights(variant, module, datamodule, run, out_dir, trained)
+    summary: dict = {}
+    if cfg.sample:
+        pred_dir, gt_dir = sample(variant, module, datamodule, out_dir)
+        _barrier()  # under DDP every rank writes its share of the test items
+        if cfg.logger.get("log_videos", True):
+            run.log_artifacts(sorted(pred_dir.glob("*.mp4"))[:2], "samples")
+        if is_global_zero():  # a few frames of every item, for the table's sample sheet
+            from experiments.prediction_writer import save_frames
+
+            frames = save_frames(pred_dir, gt_dir, out_dir / "frames.npz")
+            if frames:
+                run.log_artifacts([frames], "samples")
+        if cfg.evaluate:
+            summary = evaluate(cfg, variant.seed, pred_dir, gt_dir, out_dir).summary
+            if run.tracker:
+                log_evaluators(run.tracker, run.parent_id or run.run_id, cfg.eval.get("lab"))
+            run.log_summary(summary)
+            run.log_artifacts(sorted((out_dir / "eval").glob("*")), "eval")
+    return summary
+
+
+def _weights(variant: Variant, module, datamodule, run, out_dir: Path, trained: dict | None) -> None:
+    """Train the variant, or load the weights of a variant of this call that differs from it only in
+    ``model.inference_keys`` (``share_training``)."""
+    cfg = variant.cfg
+    sig = training_signature(cfg) if cfg.get("share_training", True) and trained is not None else None
+    if sig is not None and sig in trained:
+        ckpt, owner = trained[sig]
+        log.info("variant %r: same training as %r (differs in model.inference_keys only); loading %s",
+                 variant.run_name, owner, ckpt)
+        load_weights(module, ckpt)
+        if hasattr(module, "set_stage"):
+            module.set_stage(stages_of(cfg)[-1]["name"])
+        run.tag("suite.trained_by", owner)
+    else:
+        train(variant, module, datamodule, run.tracker, run.run_id, out_dir)
+        ckpt = out_dir / "last.ckpt"
+        if is_global_zero():
+            save_weights(module, ckpt)
+        _barrier()  # the other ranks may load these weights for a variant that shares them
+        if sig is not None:
+            trained[sig] = (ckpt, variant.run_name)
+    run.checkpoint(ckpt)
 
 
 def _slug(label: str) -> str:
@@ -478,8 +468,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
 
     from tqdm.auto import tqdm
 
+    from core.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
     from experiments.resume import open_run_state
-    from experiments.tracking import DATA, EXPERIMENT, KIND, PAPER_TABLE, SCALE, Tracker
 
     if not is_global_zero():
         return _follow(cfg, datamodules)
@@ -526,14 +516,15 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         tracker.client.set_tag(parent_id, "suite.failed_variants", ", ".join(failed) or "none")
         state.set(finished=not failed)  # resume=auto retries the failed variants of an unfinished run
     log.info("%d variants in %.0f s (%d failed); outputs in %s", len(variants), time.time() - t0, len(failed), out_root)
-    from experiments.tracking import ui_url
+    from core.tracking import ui_url
 
     served = tracker.uri.startswith(("http://", "https://"))
     serve = "" if served else f"`mlflow ui --backend-store-uri {tracker.uri}`, "
     log.info("MLflow: compare the variants side by side: %sthen open %s", serve, ui_url(tracker.uri, compare))
     if cfg.build_reports:
-        from reports.build import build_reports
+        from hydra.utils import instantiate
 
+        build_reports = instantiate(cfg.reports_builder)  # reports.build.build_reports by default
         written = build_reports(tracker.uri, cfg.logger.experiment_name, cfg.paths.reports_dir,
                                 experiments=[cfg.experiment.name])
         for p in written:
@@ -580,7 +571,7 @@ def _command_line() -> str:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="run")
 def main(cfg: DictConfig) -> None:
-    from experiments.cli import user_errors
+    from core.cli import user_errors
     from experiments.validate import check_command_line
 
     # Lightning has its own console handler; without this every line of it prints twice under Hydra
@@ -594,6 +585,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_hydra
+    from core.cli import run_hydra
 
     run_hydra(main)

@@ -78,11 +78,45 @@ def make_item(reference: torch.Tensor, audio: np.ndarray, fps: float, name: str)
             "meta": [{"video_id": name, "dataset": "user", "split": "sample", "identity": name}]}
 
 
+#: model keys renamed when the three models' names were aligned (issue 20): old -> new
+RENAMED_MODEL_KEYS = {"cfg": "guidance", "schedule": "noise_schedule", "sampling.steps": "sampling.num_steps",
+                      "sampling.guidance_scale": "guidance.scale", "train.cfg_drop": "guidance.present_drop"}
+#: keys every model config has since then, with the value the code used when a config left them out
+ADDED_MODEL_KEYS = {"latent.vae_path": None, "latent.autoencoder": None,
+                    "liveportrait.depths": [3, 3, 9, 3], "liveportrait.dims": [96, 192, 384, 768]}
+
+
+def upgrade_model_config(model: DictConfig, source: str | Path) -> DictConfig:
+    """A model config saved by an older run, in today's key names (``RENAMED_MODEL_KEYS``) and with the
+    keys added since (``ADDED_MODEL_KEYS``, where the config has that group); each rename is logged."""
+    model = OmegaConf.create(OmegaConf.to_container(model, resolve=True))
+    for old, new in RENAMED_MODEL_KEYS.items():
+        value = OmegaConf.select(model, old, default="__absent__")
+        if isinstance(value, str) and value == "__absent__":
+            continue
+        if OmegaConf.select(model, new, default="__absent__") != "__absent__":
+            raise ValueError(f"{source}: model.{old} and model.{new} are both set; model.{old} is the old "
+                             f"name of model.{new}: delete model.{old}")
+        log.warning("%s: model.%s is now model.%s (read as such)", source, old, new)
+        OmegaConf.update(model, new, value, force_add=True)
+        parent, _, leaf = old.rpartition(".")
+        node = OmegaConf.select(model, parent) if parent else model
+        del node[leaf]
+        if parent and not node:
+            del model[parent]
+    for key, value in ADDED_MODEL_KEYS.items():
+        group = key.split(".")[0]
+        if group in model and OmegaConf.select(model, key, default="__absent__") == "__absent__":
+            OmegaConf.update(model, key, value, force_add=True)
+    return model
+
+
 def load_config(cfg: DictConfig) -> DictConfig:
     saved = Path(cfg.ckpt).parent / "config.yaml"
     if saved.exists():
         run_cfg = OmegaConf.load(saved)
         log.info("model config from %s", saved)
+        run_cfg.model = upgrade_model_config(run_cfg.model, saved)
         return run_cfg
     return cfg
 
@@ -92,7 +126,7 @@ def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, a
     """Generate ``out`` (mp4 with the audio muxed in) from a portrait and a speech file."""
     import torch
 
-    from datamodules.video_io import read_audio, write_video
+    from core.video_io import read_audio, write_video
     from experiments.prediction_writer import to_uint8_frames
     from lightning_modules.build import build_model
 
@@ -116,7 +150,7 @@ def sample_video(run_cfg: DictConfig, ckpt: str | Path, reference: str | Path, a
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    from experiments.cli import user_errors
+    from core.cli import user_errors
 
     with user_errors("experiments.sample", log):
         if not cfg.ckpt or not Path(cfg.ckpt).exists():
@@ -126,6 +160,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_hydra
+    from core.cli import run_hydra
 
     run_hydra(main)

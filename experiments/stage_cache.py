@@ -12,7 +12,7 @@ config value that shapes the weights (as :func:`experiments.run.training_signatu
 the stages up to k (their names and steps), minus the keys that none of those stages reads. The
 entry holds the state of the parameters the stage trained (those with ``requires_grad`` while it
 ran) and lives beside the data (``<data cache>/stages/<model>/<stage>-<key>/``), so later runs reuse
-it; see :mod:`experiments.train_once` for locking, atomic writes and damaged entries.
+it; see :mod:`core.train_once` for locking, atomic writes and damaged entries.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.train_once import DamagedCache, key_of
+from core.train_once import DamagedCache, key_of
 
 log = logging.getLogger(__name__)
 

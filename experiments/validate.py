@@ -10,7 +10,7 @@
   that a data set's module does not take (``data.test_seconds`` once was one) is named here instead of
   failing as a ``TypeError`` inside the first variant.
 
-Each failure raises :class:`ConfigError` naming the key and what to do.
+Each failure raises :class:`core.cli.ConfigError` naming the key and what to do.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A config value or key the run cannot use; the message names the key and what to do."""
+from core.cli import ConfigError
 
 
 def _kind(value) -> str | None:

@@ -27,4 +27,11 @@ def build_model(model_cfg: DictConfig | dict):
     for k in RUNNER_MODEL_KEYS:
         if k in cfg and not (k in params or takes_kwargs):
             del cfg[k]
+    required = [n for n, p in params.items() if n != "self" and p.default is inspect.Parameter.empty
+                and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    missing = [n for n in required if n not in cfg]
+    if missing:  # every setting has one home, the model's YAML: a key it lacks is named, never defaulted
+        keys = ", ".join("model." + n for n in missing)
+        raise ValueError(f"model: missing key(s) {keys} of {target.__name__}; "
+                         f"experiments/configs/model/*.yaml has every key with the paper's value")
     return hydra.utils.instantiate(cfg, _convert_="all")

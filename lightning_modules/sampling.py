@@ -1,9 +1,14 @@
-"""Sampling for the portrait diffusion models: diffusers DDIM, multi-condition classifier-free
-guidance, and the long-video loop that generates clip after clip from the previous clips' latents."""
+"""Sampling for the three portrait diffusion models: diffusers DDIM, classifier-free guidance over a cascade
+of conditions, and the long-video loop that generates clip after clip from the previous clips' latents.
+
+Loopy (§3.4 "DDIM with 25 denoising steps"), MCDM and JoyVASA (§3.4, its x0-predicting motion model) all
+sample with :func:`ddim_sample` on a diffusers ``DDIMScheduler``: DDIM's update reads the scheduler's
+``prediction_type``, so JoyVASA's clean-motion predictor (``sample``) needs no sampler of its own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from diffusers import DDIMScheduler
@@ -34,21 +39,41 @@ def diffusion_target(scheduler, z0: torch.Tensor, noise: torch.Tensor, t: torch.
     raise ValueError(f"noise schedule prediction_type {kind!r} is not one of epsilon, v_prediction, sample")
 
 
-def cfg_combine(e_audio: torch.Tensor, e_ref: torch.Tensor, e_base: torch.Tensor, audio_ratio: float,
-                ref_ratio: float) -> torch.Tensor:
-    """Loopy §3.4 multi-condition guidance:
-    ``e = audio_ratio * (e_audio - e_ref) + ref_ratio * (e_ref - e_base) + e_base``.
-    e_audio has all conditions, e_ref drops audio, e_base further drops the reference."""
-    return audio_ratio * (e_audio - e_ref) + ref_ratio * (e_ref - e_base) + e_base
+def combine_guidance(predictions: Sequence[torch.Tensor], scales: Sequence[float]) -> torch.Tensor:
+    """Classifier-free guidance over a cascade of conditions, the one combination of the three models.
+
+    ``predictions`` run from the most to the least conditioned, ``scales[i]`` weighs the step from
+    ``predictions[i + 1]`` to ``predictions[i]``: ``e = sum_i s_i (e_i - e_{i+1}) + e_last``.
+
+    - MCDM (classifier-free guidance on F_pc) and JoyVASA (Eq. 3, lambda_c): ``[cond, uncond], [s]`` gives
+      ``uncond + s (cond - uncond)``;
+    - Loopy §3.4: ``[e_audio, e_ref, e_base], [audio_ratio, ref_ratio]`` gives
+      ``audio_ratio (e_audio - e_ref) + ref_ratio (e_ref - e_base) + e_base`` (e_ref drops audio, e_base
+      also the reference).
+    """
+    if len(scales) != len(predictions) - 1:
+        raise ValueError(f"combine_guidance: {len(predictions)} predictions need one scale per pair "
+                         f"({len(predictions) - 1}), got {len(scales)}")
+    out = scales[0] * (predictions[0] - predictions[1])
+    for i in range(1, len(scales)):
+        out = out + scales[i] * (predictions[i] - predictions[i + 1])
+    return out + predictions[-1]
 
 
 @torch.no_grad()
 def ddim_sample(eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor,
-                scheduler: DDIMScheduler, num_steps: int = 25, progress: bool = False) -> torch.Tensor:
-    """DDIM (Song et al., 2020) from ``noise`` with ``num_steps`` steps through diffusers.
+                scheduler: DDIMScheduler, num_steps: int = 25, progress: bool = False,
+                prediction_type: str | None = None) -> torch.Tensor:
+    """DDIM (Song et al., 2021) from ``noise`` with ``num_steps`` steps through diffusers.
 
-    :param eps_fn: (z_t, t) -> predicted noise, guidance included.
-    :param noise: initial Gaussian latents, any shape. :returns: z_0 of the same shape."""
+    :param eps_fn: (z_t, t) -> the denoiser's prediction of the scheduler's ``prediction_type`` (noise,
+        v or clean sample), guidance included; ``t`` is the step's 0-d timestep tensor.
+    :param noise: initial Gaussian latents, any shape. :returns: z_0 of the same shape.
+    :param prediction_type: what ``eps_fn`` predicts, when the caller depends on it (JoyVASA's D predicts
+        clean motion, ``sample``): a scheduler configured otherwise is refused."""
+    if prediction_type is not None and scheduler.config.prediction_type != prediction_type:
+        raise ValueError(f"the denoiser predicts {prediction_type!r} but the DDIM scheduler's "
+                         f"prediction_type is {scheduler.config.prediction_type!r}")
     scheduler.set_timesteps(num_steps, device=noise.device)
     z = noise * scheduler.init_noise_sigma
     for t in tqdm(scheduler.timesteps, desc="ddim", disable=not progress, leave=False):

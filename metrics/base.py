@@ -1,6 +1,6 @@
 """The scorer protocol shared by every metric of the suite (docs/CONTRACTS.md, "Metrics").
 
-A *scorer* turns decoded videos (:class:`datamodules.video_io.Video`) into numbers:
+A *scorer* turns decoded videos (:class:`core.video_io.Video`) into numbers:
 
 - ``kind == "per_video"``: ``score_video(pred, gt) -> {metric name: float}`` (Sync, Glo/Exp, Smo,
   SSIM, IQA/VQA); the evaluator averages over videos and bootstraps the mean.

@@ -27,10 +27,9 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 
+from core.weights import fixed_seed_init, load_torch, resolve
 from metrics.base import SET, VideoSkipped, sample_frames, standin_label, video_frames
 from metrics.face_align import TARGET_SIZE, align_face
-from metrics.frechet import FrechetDistance
-from metrics.weights import fixed_seed_init, load_torch, resolve
 
 #: Coefficient layout of Deep3DFaceRecon (split_coeff).
 COEFF_SPLITS = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angle": (224, 227), "gamma": (227, 254),
@@ -154,16 +153,5 @@ def landmark_backend(spec, weights_cfg: dict | None = None):
     return get_backend(str(spec), weights_cfg), str(spec)
 
 
-class EFID(FrechetDistance):
-    """torchmetrics E-FID: ``update(frames uint8 [N, H, W, 3], real)``; DDP-safe ("cat" feature states)."""
-
-    def __init__(self, weights_cfg: dict | None = None, standin: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.scorer = EFIDScorer(weights_cfg, standin=standin)
-
-    def update(self, frames, real: bool) -> None:  # type: ignore[override]
-        super().update(self.scorer.features(np.asarray(frames)), real)
-
-
-__all__ = ["COEFF_SPLITS", "EFID", "EFIDScorer", "ReconNetWrapper", "expression_coeffs", "landmark_backend",
+__all__ = ["COEFF_SPLITS", "EFIDScorer", "ReconNetWrapper", "expression_coeffs", "landmark_backend",
            "load_deep3d_recon"]

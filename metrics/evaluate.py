@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from core import weights as weights_table
 from metrics import registry
-from metrics import weights as weights_table
 from metrics.base import SET, VideoSkipped, comparable
 from metrics.bootstrap import SET_BOOT_CAP, bootstrap_ci, bootstrap_set_metric
 from metrics.frechet import MIN_ROWS, frechet_from_features
@@ -78,7 +78,7 @@ def _truncate(pred, gt):
 
 
 def _read(path):
-    from datamodules.video_io import read_video
+    from core.video_io import read_video
 
     return read_video(path)
 
@@ -97,7 +97,7 @@ def evaluate_folders(pred_dir, gt_dir=None, metrics=None, weights: dict | None =
 
     Args:
         metrics: metric names (``registry.METRIC_NAMES``); default all, minus those needing gt without ``gt_dir``.
-        weights: ``{weights key: local path}`` (``metrics/weights.py``); environment variables fill the rest.
+        weights: ``{weights key: local path}`` (``core/weights.py``); environment variables fill the rest.
         standin: allow labelled fixed-seed stand-ins for missing files; False raises before decoding.
         options: ``{scorer group: {option: value}}`` over the preset's options.
         subsets: ``{name: regex over video names}`` for metrics named ``name:METRIC``.
@@ -239,7 +239,7 @@ def _summarise(df, names, scorers, feats, n_boot, seed, progress, select=None) -
 
 def write_result(result: EvalResult, out_dir) -> tuple[Path, Path]:
     """Write ``per_video.csv`` and ``summary.json`` atomically into ``out_dir`` (mode as open() gives)."""
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,7 +339,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gt", default=None, help="folder of ground-truth videos (same file stems)")
     ap.add_argument("--metrics", nargs="*", default=None, help=f"subset of {' '.join(registry.METRIC_NAMES)}")
     ap.add_argument("--out", default=None, help="output folder (default: --pred)")
-    ap.add_argument("--weights", nargs="*", default=None, help="KEY=PATH for rows of metrics/weights.py")
+    ap.add_argument("--weights", nargs="*", default=None, help="KEY=PATH for rows of core/weights.py")
     ap.add_argument("--no-standin", action="store_true", help="fail on a missing weight file instead of a stand-in")
     ap.add_argument("--preset", default="paper", choices=list(PRESETS))
     ap.add_argument("--opt", nargs="*", default=None, help="GROUP.OPTION=VALUE, e.g. FID.frame_stride=2")
@@ -389,7 +389,7 @@ def log_baseline(result: EvalResult, system: str, experiment: str, pred_dir, fil
     Tags: ``suite.kind=baseline``, ``suite.experiment``, ``suite.system``; metrics as a variant's
     (``test/<metric>`` with its CI). A newer baseline run of the same system replaces the older in the table.
     """
-    from experiments.tracking import EXPERIMENT, KIND, Tracker
+    from core.tracking import EXPERIMENT, KIND, Tracker
 
     tracker = Tracker(tracking_uri, mlflow_experiment)
     with tracker.run(f"{system} (baseline)", {KIND: "baseline", EXPERIMENT: experiment, "suite.system": system,
@@ -402,6 +402,6 @@ def log_baseline(result: EvalResult, system: str, experiment: str, pred_dir, fil
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_cli
+    from core.cli import run_cli
 
     sys.exit(run_cli(main, "metrics.evaluate"))

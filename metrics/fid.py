@@ -9,7 +9,7 @@ as Hallo/DisCo do with pytorch-fid over all frames); the tiny preset samples eve
 
 Weights: pytorch-fid only downloads ``pt_inception-2015-12-05-6726825d.pth`` through torch.hub.
 Here the FID Inception is assembled from pytorch-fid's own blocks with no download and the state
-dict is loaded, strictly, from the local file named in ``metrics/weights.py`` (``weights.fid_inception``).
+dict is loaded, strictly, from the local file named in ``core/weights.py`` (``weights.fid_inception``).
 """
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from pytorch_fid import inception as pfi
 
+from core.weights import fixed_seed_init, load_torch, resolve, wrong_file
 from metrics.base import SET, sample_frames, standin_label, video_frames
-from metrics.frechet import FrechetDistance
-from metrics.weights import fixed_seed_init, load_torch, resolve, wrong_file
 
 
 def fid_inception_v3_local(path: str | None = None, seed: int = 0) -> torch.nn.Module:
@@ -137,15 +136,4 @@ class FIDScorer:
         return inception_features(self.model, frames, self.batch_size, self.device)
 
 
-class FID(FrechetDistance):
-    """torchmetrics FID: ``update(frames uint8 [N, H, W, 3], real)``; DDP-safe ("cat" feature states)."""
-
-    def __init__(self, weights_cfg: dict | None = None, standin: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.scorer = FIDScorer(weights_cfg, standin=standin)
-
-    def update(self, frames, real: bool) -> None:  # type: ignore[override]
-        super().update(inception_features(self.scorer.model, np.asarray(frames)), real)
-
-
-__all__ = ["FID", "FIDScorer", "SmallInceptionStandin", "build_fid_model", "fid_inception_v3_local", "inception_features"]
+__all__ = ["FIDScorer", "SmallInceptionStandin", "build_fid_model", "fid_inception_v3_local", "inception_features"]

@@ -23,8 +23,6 @@ A set with fewer than two rows has no covariance: :class:`DegenerateSet` (a Valu
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchmetrics import Metric
 
 MIN_ROWS = 2
 
@@ -131,38 +129,5 @@ def frechet_from_features(feats_a: np.ndarray, feats_b: np.ndarray, ddof: int = 
     return float(diff.dot(diff) + (c * c).sum() + np.trace(sigma_l) - 2 * _trace_sqrt_factor(c.T, sigma_l))
 
 
-class FrechetDistance(Metric):
-    """torchmetrics accumulator of generated and real features; ``compute()`` is the distance.
-
-    ``update(features [N, D], real: bool)``. Feature lists are "cat"-reduced, so under DDP every
-    rank sees all features before the statistics are taken (the distance is not a mean of
-    per-rank distances). Subclasses (FID, FVD, E-FID) turn videos into features first; ``ddof``
-    is the covariance estimator of the protocol (1: np.cov, 0: stylegan-v's 1/N).
-    """
-
-    full_state_update = False
-    higher_is_better = False
-    is_differentiable = False
-
-    def __init__(self, ddof: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.ddof = ddof
-        self.add_state("real_features", default=[], dist_reduce_fx="cat")
-        self.add_state("fake_features", default=[], dist_reduce_fx="cat")
-
-    def update(self, features, real: bool) -> None:
-        f = torch.as_tensor(np.asarray(features), dtype=torch.float64)
-        if f.ndim != 2:
-            raise ValueError(f"features must be [N, D], got shape {tuple(f.shape)}")
-        (self.real_features if real else self.fake_features).append(f)
-
-    def compute(self) -> torch.Tensor:
-        real, fake = self.real_features, self.fake_features
-        real = torch.cat(real) if isinstance(real, list) else real
-        fake = torch.cat(fake) if isinstance(fake, list) else fake
-        return torch.tensor(frechet_from_features(fake.cpu().numpy(), real.cpu().numpy(), self.ddof),
-                            dtype=torch.float64)
-
-
-__all__ = ["DegenerateSet", "FrechetDistance", "MIN_ROWS", "frechet_distance", "frechet_from_features",
+__all__ = ["DegenerateSet", "MIN_ROWS", "frechet_distance", "frechet_from_features",
            "frechet_low_rank", "gaussian_stats", "trace_sqrt_product"]

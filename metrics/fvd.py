@@ -44,10 +44,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.weights import fixed_seed_init, load_torch, resolve
 from metrics.base import SET, VideoSkipped, standin_label, video_frames
-from metrics.frechet import FrechetDistance
 from metrics.inception_i3d import InceptionI3d, load_inception_i3d
-from metrics.weights import fixed_seed_init, load_torch, resolve
 
 CLIP_LEN = 16
 RESNET3D_MEAN = (114.7748, 107.7354, 99.4750)
@@ -288,20 +287,6 @@ class FVDRScorer:
         return torch.cat(out).mean(0, keepdim=True).cpu().numpy().astype(np.float64)
 
 
-class FVD(FrechetDistance):
-    """torchmetrics FVD: ``update(video frames uint8 [T, H, W, 3], real)``; ``variant`` ``"I"`` or ``"R"``."""
-
-    def __init__(self, variant: str = "I", weights_cfg: dict | None = None, standin: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        if variant not in ("I", "R"):
-            raise ValueError(f"FVD variant must be 'I' or 'R' (metrics.fvd.variant), got {variant!r}")
-        self.scorer = (FVDIScorer if variant == "I" else FVDRScorer)(weights_cfg, standin=standin)
-        self.ddof = self.scorer.ddof
-
-    def update(self, frames, real: bool) -> None:  # type: ignore[override]
-        super().update(self.scorer.features(np.asarray(frames)), real)
-
-
-__all__ = ["FVD", "FVDIScorer", "FVDRScorer", "InceptionI3d", "ResNet3D50", "SmallI3DStandin", "disco_i3d_input",
+__all__ = ["FVDIScorer", "FVDRScorer", "InceptionI3d", "ResNet3D50", "SmallI3DStandin", "disco_i3d_input",
            "load_i3d", "load_inception_i3d", "load_resnet3d50", "pil_bicubic_float", "resnet3d_segments",
            "video_clips"]

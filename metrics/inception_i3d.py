@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.weights import load_torch, wrong_file
+from core.weights import load_torch, wrong_file
 
 
 def _same_pad(x: torch.Tensor, kernel, stride) -> torch.Tensor:

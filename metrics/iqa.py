@@ -20,10 +20,9 @@ import numpy as np
 import torch
 from skimage.color import rgb2gray
 from skimage.measure import blur_effect
-from torchmetrics import Metric
 
+from core.weights import resolve
 from metrics.base import PER_VIDEO, video_frames
-from metrics.weights import resolve
 
 
 def one_fps(frames: np.ndarray, fps: float) -> np.ndarray:
@@ -41,7 +40,6 @@ class _QAlign:
     """Q-Align from a local folder; ``image(frames)`` and ``video(frames)`` return scores in [1, 5]."""
 
     def __init__(self, path: str, device: str = "cpu"):
-        import torch
         from PIL import Image
         from transformers import AutoModelForCausalLM
 
@@ -106,24 +104,4 @@ class VQAScorer(_QualityScorer):
     video_level = True
 
 
-class IQA(Metric):
-    """torchmetrics mean of per-video IQA (or VQA with ``video=True``): ``update(video)``; sum-reduced."""
-
-    full_state_update = False
-    higher_is_better = True
-
-    def __init__(self, backend: str = "sharpness", video: bool = False, weights_cfg: dict | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.scorer = (VQAScorer if video else IQAScorer)(weights_cfg, backend=backend)
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, video) -> None:
-        self.total += self.scorer.score_video(video)[self.scorer.name]
-        self.count += 1
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
-
-
-__all__ = ["IQA", "IQAScorer", "VQAScorer", "one_fps", "sharpness"]
+__all__ = ["IQAScorer", "VQAScorer", "one_fps", "sharpness"]

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import Metric
 
+from core.weights import resolve
 from metrics.base import video_frames
 from metrics.landmarks import IBUG_NOSE_TIP, IBUG_UPPER37, FaceTrack, VideoSkipped, get_backend
-from metrics.weights import resolve
 
 SCALE = 1000.0
 MIN_FACE_FRACTION = 0.5
@@ -104,8 +103,8 @@ class MotionScorer:
     """Per-video Glo / Exp (and DGlo / DExp with ground truth) from a landmark backend.
 
     ``backend``: ``"dwpose"`` (the paper's detector; needs the two ONNX files),
-    ``"mediapipe"`` (offline default), ``"synthtalk"`` (the face network trained on SynthTalk,
-    evaluator folder ``lab``) or ``"auto"`` (DWPose when its files resolve, else MediaPipe).
+    ``"mediapipe"`` (offline default), ``"auto"`` (DWPose when its files resolve, else MediaPipe), or a
+    backend object (``frames -> FaceTrack`` with ``name`` and ``label``, e.g. the SynthTalk face network).
     ``standin`` is accepted for the scorer protocol; every backend is a trained detector, and
     the backbone label says which one ran.
     """
@@ -116,12 +115,14 @@ class MotionScorer:
     kind = "per_video"
 
     def __init__(self, weights_cfg: dict | None = None, device: str = "cpu", standin: bool = True,
-                 backend: str = "auto", min_face_fraction: float = MIN_FACE_FRACTION, lab=None):
+                 backend="auto", min_face_fraction: float = MIN_FACE_FRACTION):
         if backend == "auto":
             have_dwpose = all(resolve(k, weights_cfg, standin=True) for k in ("dwpose_det", "dwpose_pose"))
             self.backend = get_backend("dwpose" if have_dwpose else "mediapipe", weights_cfg)
+        elif isinstance(backend, str):
+            self.backend = get_backend(backend, weights_cfg)
         else:
-            self.backend = get_backend(backend, weights_cfg, lab=lab)
+            self.backend = backend
         self.backbone = self.backend.label
         self.min_face_fraction = min_face_fraction
         self.protocol = ("Loopy appendix B.1 eqs. 3-7 (no public code): nose tip iBUG 30 and 37 upper-face iBUG "
@@ -147,33 +148,4 @@ class MotionScorer:
         out = glo_exp(self.track(pred, "pred").points)
         if gt is not None:
             out.update(dglo_dexp(out, glo_exp(self.track(gt, "gt").points)))
-        return out
-
-
-class MotionMetric(Metric):
-    """torchmetrics form: ``update(points_pred, points_gt=None)`` on iBUG-68 tracks
-    [T,68,2]; ``compute()`` -> mean Glo, Exp (and DGlo, DExp over pairs)."""
-
-    full_state_update = False
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        for s in ("glo", "exp", "dglo", "dexp", "n", "n_gt"):
-            self.add_state(s, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, points_pred, points_gt=None) -> None:
-        p = glo_exp(np.asarray(points_pred))
-        self.glo += p["Glo"]
-        self.exp += p["Exp"]
-        self.n += 1
-        if points_gt is not None:
-            d = dglo_dexp(p, glo_exp(np.asarray(points_gt)))
-            self.dglo += d["DGlo"]
-            self.dexp += d["DExp"]
-            self.n_gt += 1
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        out = {"Glo": self.glo / self.n, "Exp": self.exp / self.n}
-        if self.n_gt > 0:
-            out.update(DGlo=self.dglo / self.n_gt, DExp=self.dexp / self.n_gt)
         return out

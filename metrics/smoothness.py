@@ -18,11 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import Metric
 
+from core.weights import load_torch, resolve
 from metrics.base import video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import load_torch, resolve
 
 STANDIN_LABEL = "standin:linear-blend"
 PAD_DIVISOR = 16
@@ -387,22 +386,3 @@ class SmoothnessScorer:
         if isinstance(self.model, AMTS) and min(h + (-h) % PAD_DIVISOR, w + (-w) % PAD_DIVISOR) < side:
             raise VideoSkipped(f"AMT-S needs frames of at least {side}x{side} px, got {w}x{h}")
         return {"Smo": motion_smoothness(frames, self.model, self.device)}
-
-
-class SmoothnessMetric(Metric):
-    """torchmetrics form: ``update(frames)`` with uint8 [T,H,W,3]; ``compute()`` -> mean Smo."""
-
-    full_state_update = False
-
-    def __init__(self, interpolator: Interpolator | None = None, **kw):
-        super().__init__(**kw)
-        self.interpolator = interpolator or LinearBlendInterpolator()
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("n", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, frames) -> None:
-        self.total += motion_smoothness(np.asarray(frames), self.interpolator)
-        self.n += 1
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.n

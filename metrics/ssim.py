@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from metrics.base import PER_VIDEO, VideoSkipped, video_frames
@@ -92,25 +91,4 @@ class SSIMScorer:
         return out
 
 
-class SSIM(Metric):
-    """torchmetrics SSIM over frames: ``update(pred [N,3,H,W], gt [N,3,H,W])`` in [0, 1]; sum-reduced."""
-
-    full_state_update = False
-    higher_is_better = True
-    is_differentiable = False
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
-        s = ssim_frames(pred, gt)
-        self.total += s.sum()
-        self.count += s.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
-
-
-__all__ = ["SSIM", "SSIMScorer", "ssim_frames"]
+__all__ = ["SSIMScorer", "ssim_frames"]

@@ -25,11 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import Metric
 
+from core.weights import load_torch, resolve, wrong_file
 from metrics.base import standin_label, video_frames
 from metrics.landmarks import VideoSkipped
-from metrics.weights import load_torch, resolve, wrong_file
 
 FPS = 25
 SAMPLES_PER_FRAME = 640  # 16000 / 25
@@ -383,29 +382,3 @@ class SyncScorer:
         return {"Sync-C": float(np.mean([r["Sync-C"] for r in per_track])),
                 "Sync-D": float(np.mean([r["Sync-D"] for r in per_track])),
                 "sync_offset": per_track[longest]["sync_offset"]}
-
-
-class SyncMetric(Metric):
-    """torchmetrics wrapper: ``update(video)`` scores one Video; ``compute()`` returns the mean
-    Sync-C, Sync-D over scored videos (skipped videos are counted in ``skipped``)."""
-
-    full_state_update = False
-
-    def __init__(self, weights_cfg: dict | None = None, standin: bool = True, **kw):
-        super().__init__(**kw)
-        self.scorer = SyncScorer(weights_cfg, standin=standin)
-        for s in ("conf_sum", "dist_sum", "n", "skipped"):
-            self.add_state(s, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, video) -> None:
-        try:
-            r = self.scorer.score_video(video)
-        except VideoSkipped:
-            self.skipped += 1
-            return
-        self.conf_sum += r["Sync-C"]
-        self.dist_sum += r["Sync-D"]
-        self.n += 1
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        return {"Sync-C": self.conf_sum / self.n, "Sync-D": self.dist_sum / self.n}

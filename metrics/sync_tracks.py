@@ -123,8 +123,8 @@ class S3FDTracks:
     def from_weights(cls, weights_cfg: dict | None = None, device: str = "cpu", facedet_scale: float = 0.25,
                      conf_th: float = 0.9, **track_options) -> S3FDTracks:
         """The S3FD of ``weights.s3fd`` (``sfd_face.pth``); a missing file raises naming the key."""
+        from core.weights import resolve
         from metrics.landmarks.s3fd import S3FD, load_s3fd
-        from metrics.weights import resolve
 
         det = S3FD(load_s3fd(resolve("s3fd", weights_cfg, standin=False)), device, facedet_scale, conf_th)
         return cls(det.detect, **track_options)

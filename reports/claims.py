@@ -90,7 +90,7 @@ class Claim:
         return next(w for w, s in words.items() if s == self.sign)
 
     def paper_ordering(self) -> str:
-        """``Loopy (Full) < w/o TSM`` (pair) or ``Sync-C rises with model.cfg.audio_ratio (4 rows)``."""
+        """``Loopy (Full) < w/o TSM`` (pair) or ``Sync-C rises with model.guidance.audio_ratio (4 rows)``."""
         if self.kind == "pair":
             return f"{self.better} {'>' if self.sign > 0 else '<'} {self.worse}"
         return f"{self.metric} {self.direction_word} with {self.key} ({len(self.rows)} rows)"

@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from datamodules.video_io import atomic_path  # noqa: E402
+from core.atomic import atomic_path  # noqa: E402
 from metrics.registry import frame_of  # noqa: E402
 from reports.tables import Table, _header  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 Written by ``python -m reports.build`` (:func:`reports.build.build_reports` with ``results=PATH``) from
 the same tables as every ``.md``/``.tex``: the newest parent run of each claim's experiment, its
-finished variant runs, seeds pooled (:func:`reports.build.table_for`). For each claim it gives the
+finished variant runs, seeds pooled (:func:`reports.tracked.table_for`). For each claim it gives the
 paper's ordering (and the paper's numbers where its table has them), ours with 95% intervals and n,
 the paired bootstrap of the per-video scores where both rows have them (``eval/per_video.csv``), the
 control rows of the same metric, the verdict (:mod:`reports.claims`) and links to the experiment's
@@ -21,17 +21,10 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from experiments.tracking import DATA, SCALE, SEED
+from core.atomic import write_text
+from core.tracking import DATA, SCALE, SEED
 from metrics.bootstrap import paired_bootstrap
 from metrics.evaluate import split_subset
-from reports.build import (
-    _latest_children,
-    _per_video,
-    _write_text,
-    finished_variants,
-    runs_by_variant,
-    table_for,
-)
 from reports.claims import (
     CLAIMS_FILE,
     NOT_REPRODUCED,
@@ -47,6 +40,13 @@ from reports.claims import (
     planned_comparisons,
 )
 from reports.tables import Cell, Table
+from reports.tracked import (
+    finished_variants,
+    latest_children,
+    per_video_scores,
+    runs_by_variant,
+    table_for,
+)
 
 log = logging.getLogger("reports.results")
 
@@ -80,8 +80,8 @@ class ExperimentRuns:
 
 def experiment_runs(client: MlflowClient, exp_id: str, name: str,
                     table: Table | None = None) -> ExperimentRuns:
-    """What :func:`reports.build.table_for` tabulates for ``name``, with the runs behind each row."""
-    parent, kids = _latest_children(client, exp_id, name)
+    """What :func:`reports.tracked.table_for` tabulates for ``name``, with the runs behind each row."""
+    parent, kids = latest_children(client, exp_id, name)
     if parent is None:
         return ExperimentRuns(name)
     table = table if table is not None else table_for(client, exp_id, name)
@@ -114,7 +114,7 @@ class _PerVideo:
     def scores(self, runs: ExperimentRuns, label: str) -> pd.DataFrame:
         key = (runs.name, label)
         if key not in self.cache:
-            self.cache[key] = _per_video(self.client, runs.by_variant.get(label, []))
+            self.cache[key] = per_video_scores(self.client, runs.by_variant.get(label, []))
         return self.cache[key]
 
     def paired(self, runs: ExperimentRuns, metric: str, a: str, b: str) -> dict | None:
@@ -323,7 +323,7 @@ def write_results(client: MlflowClient, exp_id: str, path: str | os.PathLike, re
     per_video = _PerVideo(client)
     outcomes = [evaluate_claim(c, runs[c.experiment], per_video) for c in claims]
     path = Path(path)
-    return _write_text(path, render(outcomes, Path(reports_dir), path, store, claims_path))
+    return write_text(path, render(outcomes, Path(reports_dir), path, store, claims_path))
 
 
 def spearman(values: list[float]) -> float | None:

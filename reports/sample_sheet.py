@@ -25,7 +25,7 @@ def compose(rows: dict[str, dict], title: str, out: Path, scale: int | None = No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from datamodules.video_io import atomic_path
+    from core.atomic import atomic_path
 
     if not rows:
         return None

@@ -55,7 +55,7 @@ def bad_files(folder):
     """A zero-length, a silent (no audio), an audio-only and a variable-frame-rate mp4 in ``folder``."""
     import numpy as np
 
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "empty.mp4").write_bytes(b"")

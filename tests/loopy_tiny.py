@@ -18,10 +18,19 @@ TINY_WAV2VEC = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, 
 
 
 def tiny_kwargs(**over) -> dict:
-    kw = dict(num_frames=4, latent={"factor": 8}, unet=dict(TINY_UNET),
-              audio=dict(dim=16, random_config=dict(TINY_WAV2VEC)), temporal=dict(heads=2),
-              a2l=dict(dim=16, num_embeddings=8), optim=dict(lr=1e-3),
-              tsm=dict(stride=2, expand_ratio=2, num_segments=2), sampling=dict(num_steps=2))
+    """Every constructor key of a tiny Loopy (the module has no defaults); ``over`` merges into the groups."""
+    kw = dict(num_frames=4, fps=25.0, pretrained={"path": None},
+              latent={"factor": 8, "vae": None, "vae_path": None, "autoencoder": None}, unet=dict(TINY_UNET),
+              tsm=dict(stride=2, expand_ratio=2, num_segments=2, abstraction="uniform", enabled=True,
+                       plain_frames=4),
+              temporal=dict(layout="dual", heads=2),
+              audio=dict(wav2vec_path=None, random_config=dict(TINY_WAV2VEC), sample_rate=16000, dim=16,
+                         window_before=2, window_after=2),
+              a2l=dict(enabled=True, num_embeddings=8, dim=16, heads=1), variance=dict(scale=1000.0),
+              masks=dict(audio_drop=0.1, motion_latents_drop=0.1, reference_drop=0.15,
+                         motion_frames_mask=0.4),
+              guidance=dict(audio_ratio=5.0, ref_ratio=3.0), sampling=dict(num_steps=2, progress=False),
+              noise_schedule={}, optim=dict(lr=1e-3, weight_decay=1e-2, betas=[0.9, 0.999]))
     for key, value in over.items():
         kw[key] = {**kw.get(key, {}), **value} if isinstance(value, dict) else value
     return kw

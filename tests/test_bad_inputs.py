@@ -20,10 +20,10 @@ import pytest
 import soundfile
 import torch
 
-from datamodules.video_io import write_video
+from core.video_io import write_video
 from tests.data_fixtures import write_audio_only_mp4, write_vfr_mp4
 
-SUITE = ("builtins", "datamodules", "metrics", "experiments", "lightning_modules")
+SUITE = ("builtins", "core", "datamodules", "metrics", "experiments", "lightning_modules")
 SR = 16000
 
 
@@ -88,7 +88,7 @@ def _free_port():
 # ----------------------------------------------------------------------------- data
 def read_video_of(make):
     def feed(ctx):
-        from datamodules.video_io import read_video
+        from core.video_io import read_video
 
         return read_video(make(ctx))
 
@@ -119,8 +119,8 @@ def truncated_tail(ctx):
 
 def truncated_everywhere(ctx):
     """read_video and check_media of the mp4 cut at every 37th byte of its header (moov) and at tenths of its data."""
+    from core.video_io import VideoReadError, read_video
     from datamodules.report import check_media
-    from datamodules.video_io import VideoReadError, read_video
 
     data = _video(ctx.tmp / "whole.mp4", n=20).read_bytes()
     moov = data.find(b"moov")
@@ -144,7 +144,7 @@ def each_cut_explained(ctx, outcomes):
 
 
 def no_audio_stream(ctx):
-    from datamodules.video_io import read_audio
+    from core.video_io import read_audio
 
     return read_audio(_video(ctx.tmp / "mute.mp4", audio=False))
 
@@ -203,7 +203,7 @@ def padded_with_silence(ctx, item):
 
 
 def nan_wav(ctx):
-    from datamodules.video_io import read_audio
+    from core.video_io import read_audio
 
     x = _tone(0.2)
     x[100:110] = np.nan
@@ -252,7 +252,7 @@ def decoded_without_cache(ctx, item):
 
 def feature_cache_disk_full(ctx):
     """Three one-video shards; the disk fills up while the second is written."""
-    from datamodules.preprocess.feature_cache import FeatureCache
+    from datamodules.feature_cache import FeatureCache
 
     calls, savez = [], np.savez
 
@@ -269,7 +269,7 @@ def _feat(x):
 
 
 def first_shard_kept(ctx):
-    from datamodules.preprocess.feature_cache import FeatureCache
+    from datamodules.feature_cache import FeatureCache
 
     ctx.monkeypatch.undo()
     assert sorted(p.name for p in (ctx.tmp / "feat").iterdir()) == ["shard_000000.json", "shard_000000.npz"]
@@ -306,7 +306,7 @@ def wav(subtype, sr=SR, stereo=False):
     """read_audio of a 0.25 s 440 Hz tone written as ``subtype`` at ``sr`` (stereo: tone +- noise)."""
 
     def feed(ctx):
-        from datamodules.video_io import read_audio
+        from core.video_io import read_audio
 
         x = _tone(0.25, sr)
         if stereo:
@@ -329,7 +329,7 @@ def same_tone(tol):
 
 
 def corrupt_wav(ctx):
-    from datamodules.video_io import read_audio
+    from core.video_io import read_audio
 
     (ctx.tmp / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
     return read_audio(ctx.tmp / "broken.wav")
@@ -520,7 +520,7 @@ def _two_faces():
 
 # ----------------------------------------------------------------------------- runner
 def tracking_down(ctx):
-    from experiments.tracking import Tracker
+    from core.tracking import Tracker
 
     return Tracker(f"http://127.0.0.1:{_free_port()}", "catalogue")
 
@@ -558,12 +558,12 @@ def key_the_data_module_does_not_take(ctx):
 
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
-    from datamodules.preprocess.feature_cache import CacheWriteError
-    from datamodules.video_io import VideoReadError
-    from experiments.tracking import TrackingUnavailable
-    from experiments.validate import ConfigError
+    from core.cli import ConfigError
+    from core.tracking import TrackingUnavailable
+    from core.video_io import VideoReadError
+    from core.weights import MissingWeightsError, WeightsFormatError
+    from datamodules.feature_cache import CacheWriteError
     from experiments.variants import VariantError
-    from metrics.weights import MissingWeightsError, WeightsFormatError
 
     return SimpleNamespace(**{c.__name__: c for c in (CacheWriteError, VideoReadError, TrackingUnavailable, VariantError,
                                                       MissingWeightsError, WeightsFormatError, ConfigError)})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hydra import compose, initialize_config_dir
 
-from experiments.bench import bench_sample, bench_train, machine
+from experiments.bench import bench_sample, bench_train
+from experiments.timing import machine
 from tests.conftest import REPO, TEST_CONFIGS
 
 
@@ -29,3 +30,36 @@ def test_frechet_part_states_the_interval_cost():
     assert r["full_rows_per_side"] == 160 > 64 and r["low_rank_rows_per_side"] <= 64
     for case in ("full", "low_rank"):
         assert r[f"{case}_s_per_interval"] == r[f"{case}_s_per_resample"] * 101 > 0
+
+
+def _bench_cfg(*overrides):
+    with initialize_config_dir(str(REPO / "experiments" / "configs"), version_base="1.3"):
+        return compose("bench", overrides=list(overrides))
+
+
+def test_the_model_benchmarks_are_parts_of_one_command(tmp_path):
+    """MCDM's memory benchmark, the parameter counts and JoyVASA's motion speed were three scripts of their
+    own; they are parts of experiments.bench, composed by Hydra like every other part."""
+    import json
+
+    import pytest
+
+    from core.cli import ConfigError
+    from experiments.bench import PARTS
+
+    mcdm = _bench_cfg("model=mcdm", "scale=tiny", "bench.mcdm_memory.frames=[20]", "bench.mcdm_memory.steps=1",
+                      f"bench.mcdm_memory.out={tmp_path / 'mem.json'}")
+    counts = PARTS["params"](mcdm)
+    assert set(counts) >= {"unet", "motion_prior", "memory_temporal_attention", "latent_codec_frozen"}
+    assert all(isinstance(v, int) and v >= 0 for v in counts.values()) and counts["unet"] > 0
+    mem = PARTS["mcdm_memory"](mcdm)
+    # a 16-frame clip twice: the state is one memory per temporal layer, whatever the length
+    assert mem["20_frames.steps"] == 1 and mem["20_frames.peak_rss_mib"] > 0
+    assert mem["20_frames.memory_state_floats"] > 0
+    assert json.loads((tmp_path / "mem.json").read_text())[0]["frames"] == 20
+    joy = _bench_cfg("model=joyvasa", "scale=tiny", "bench.joyvasa_motion.seconds=1.0",
+                     "bench.joyvasa_motion.repeats=1")
+    r = PARTS["joyvasa_motion"](joy)
+    assert r["frames"] == 25 and r["rtf"] > 0 and r["dit_seconds"] > 0
+    with pytest.raises(ConfigError, match="add model=mcdm"):
+        PARTS["mcdm_memory"](joy)

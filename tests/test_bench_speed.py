@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from experiments.bench import measure_generation, speed_row
+from experiments.timing import measure_generation, speed_row
 
 STEPS, FRAMES, FPS, SLEEP = 5, 25, 25.0, 0.002
 

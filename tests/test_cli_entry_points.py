@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from experiments.cli import run_cli
+from core.cli import run_cli
 from tests.conftest import REPO
 
 # the Hydra commands and the one hand-parsed command answer --help before torch loads: run as a user would
@@ -43,8 +43,7 @@ def test_help_of_the_hydra_and_preprocess_commands(tmp_path):
     assert not list(tmp_path.iterdir())  # --help writes nothing
 
 
-@pytest.mark.parametrize("module", ["metrics.evaluate", "reports.build", "datamodules.shards",
-                                    "lightning_modules.mcdm.bench"])
+@pytest.mark.parametrize("module", ["metrics.evaluate", "reports.build", "datamodules.shards"])
 def test_help_of_the_argparse_commands(module, capsys):
     import importlib
 

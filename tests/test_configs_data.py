@@ -8,8 +8,9 @@ import hydra
 import pytest
 from hydra import compose, initialize_config_dir
 
+from core.cli import ConfigError
 from datamodules.base import ClipDataModule, IndexedDataModule
-from experiments.validate import ConfigError, check_run_config
+from experiments.validate import check_run_config
 from tests.conftest import REPO
 
 CONFIGS = REPO / "experiments" / "configs"

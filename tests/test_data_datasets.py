@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from core.video_io import read_video
 from datamodules.celebvhq import CelebVHQDataModule
 from datamodules.clips import decode_record
 from datamodules.folder import FolderDataModule
 from datamodules.hdtf import HDTFDataModule, parse_intervals
 from datamodules.ravdess import RAVDESSDataModule, decode_name
 from datamodules.splits import make_split
-from datamodules.video_io import read_video
 from tests.data_fixtures import TINY, bad_files, synth_root, synth_video  # noqa: F401  (fixture)
 
 LOADER = dict(image_size=32, clip=dict(num_frames=5, num_motion_frames=3), batch_size=2, samples_per_video=1)

@@ -9,11 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
+from core.video_io import read_video, write_video
 from datamodules.clips import VideoRecord
-from datamodules.preprocess import FeatureCache, Preprocessor, build_steps
+from datamodules.feature_cache import FeatureCache
+from datamodules.preprocess import Preprocessor, build_steps
 from datamodules.preprocess.face import detect_faces, pose_from_keypoints
 from datamodules.preprocess.filters import SceneCut, SplitLong, Work
-from datamodules.video_io import read_video, write_video
 from tests.data_fixtures import TINY, bad_files, synth_root, synth_video  # noqa: F401  (fixture)
 
 SMALL = [{"name": "no_face"}, {"name": "multiple_people"}, {"name": "camera_cut"}, {"name": "min_duration", "min_s": 1.0},
@@ -150,7 +151,7 @@ def test_cli_end_to_end_with_vae_and_audio_cache(synth_root, tmp_path):
 
 def test_landmarks68_layout_matches_synthtalk_ground_truth():
     """Face Mesh mapped to the 68-point layout agrees with SynthTalk's keypoints at the nose, eyes and mouth."""
-    from datamodules.preprocess.feature_cache import landmarks68
+    from datamodules.feature_cache import landmarks68
     from datamodules.synth_faces import make_identity
     from datamodules.synth_motion import MotionStyle
     from datamodules.synth_speech import Speaker

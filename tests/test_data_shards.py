@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from datamodules import shards
-from datamodules.preprocess.feature_cache import FeatureCache
+from datamodules.feature_cache import FeatureCache
 
 REPO = Path(__file__).resolve().parents[1]
 N = 8  # videos; chunk_size=2 gives 4 chunks, 2 per rank at world size 2

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
+from core.video_io import read_video, write_video
 from datamodules.folder import FolderDataModule
-from datamodules.video_io import read_video, write_video
 
 LOADER = dict(image_size=32, clip=dict(num_frames=4, num_motion_frames=2), batch_size=1, samples_per_video=1)
 

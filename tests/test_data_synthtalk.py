@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.video_io import probe_video, read_video
 from datamodules.synth_faces import NOSE_TIP, make_identity
 from datamodules.synth_motion import MotionStyle, blink_track
 from datamodules.synth_speech import Speaker
 from datamodules.synthtalk import SynthTalk, render_clip
-from datamodules.video_io import probe_video, read_video
 from tests.data_fixtures import TINY, synth_dm, synth_root  # noqa: F401  (fixtures)
 
 

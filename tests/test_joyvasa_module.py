@@ -13,13 +13,29 @@ WAV2VEC = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, 
            "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2}
 
 
+def joyvasa_kwargs(**kw) -> dict:
+    """Every constructor key of a tiny JoyVASA (the module has no defaults); ``kw`` merges into the groups."""
+    args = dict(fps=25.0, windows={"w_cur": W_CUR, "w_pre": W_PRE},
+                dit={"width": 32, "layers": 1, "heads": 2, "ff_mult": 4, "dropout": 0.0, "align_band": 1},
+                motion={"num_kp": 4},
+                audio={"wav2vec_path": None, "random_config": WAV2VEC, "sample_rate": 16000},
+                loss={"velocity": 5.0, "smooth": 0.5, "expression": 0.1},
+                guidance={"scale": 1.0, "audio_drop": 0.1},
+                truncate_prob=0.0, noise_schedule={},
+                renderer={"channels": 4, "depth": 2, "width": 16, "sigma": 0.2, "max_angle": 45.0},
+                optim={"lr": 1e-4, "betas": [0.9, 0.999], "render_lr": 1e-4},
+                liveportrait={"path": None, "image_size": 256, "depths": [3, 3, 9, 3],
+                              "dims": [96, 192, 384, 768]},
+                sampling={"num_steps": 4, "seed": 0, "progress": False, "render_chunk": 32},
+                stages=[{"name": "render", "max_steps": 2}, {"name": "motion", "max_steps": 2}])
+    for key, value in kw.items():
+        args[key] = {**args[key], **value} if isinstance(value, dict) else value
+    return args
+
+
 def make_module(**kw) -> JoyVASAModule:
     torch.manual_seed(0)
-    args = dict(windows={"w_cur": W_CUR, "w_pre": W_PRE}, dit={"width": 32, "layers": 1, "heads": 2, "dropout": 0.0},
-                motion={"num_kp": 4}, audio={"random_config": WAV2VEC}, renderer={"channels": 4, "depth": 2, "width": 16},
-                sampling={"num_steps": 4}, stages=[{"name": "render", "max_steps": 2}, {"name": "motion", "max_steps": 2}])
-    args.update(kw)
-    return JoyVASAModule(**args)
+    return JoyVASAModule(**joyvasa_kwargs(**kw))
 
 
 def blobs(b: int, n: int, size: int, g: torch.Generator) -> torch.Tensor:

@@ -4,12 +4,14 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from lightning_modules.joyvasa.audio_to_motion import (
-    AudioToMotionDiT,
-    cfg_motion,
-    sample_window,
-    sliding_window_motion,
-)
+from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sliding_window_motion
+from lightning_modules.sampling import combine_guidance, ddim_sample
+
+
+def x0_window(denoise, noise, scheduler, num_steps):
+    """One window of x0-prediction DDIM, as the module runs it."""
+    return ddim_sample(lambda x, t: denoise(x, t.expand(x.shape[0])), noise, scheduler, num_steps,
+                       prediction_type="sample")
 
 torch.set_num_threads(1)
 
@@ -22,10 +24,11 @@ def tiny_dit(**kw):
 
 def test_cfg_formula():
     a, n = torch.tensor([3.0, -1.0]), torch.tensor([1.0, 1.0])
-    assert torch.equal(cfg_motion(a, n, 1.0), a)
-    assert torch.equal(cfg_motion(a, n, 0.0), n)
-    assert torch.allclose(cfg_motion(a, n, 2.5), n + 2.5 * (a - n))  # 1 + 2.5*2 = 6, 1 + 2.5*(-2) = -4
-    assert torch.allclose(cfg_motion(a, n, 2.5), torch.tensor([6.0, -4.0]))
+    assert torch.equal(combine_guidance([a, n], [1.0]), a)
+    assert torch.equal(combine_guidance([a, n], [0.0]), n)
+    # 1 + 2.5*2 = 6, 1 + 2.5*(-2) = -4
+    assert torch.allclose(combine_guidance([a, n], [2.5]), n + 2.5 * (a - n))
+    assert torch.allclose(combine_guidance([a, n], [2.5]), torch.tensor([6.0, -4.0]))
 
 
 def test_guided_is_eq3_over_two_denoiser_calls():
@@ -62,10 +65,10 @@ def test_denoiser_shapes_start_features_and_truncation():
 def test_ddim_with_x0_prediction_reaches_the_predicted_motion():
     sched = DDIMScheduler(num_train_timesteps=1000, prediction_type="sample", clip_sample=False)
     target = torch.linspace(-2, 2, 30).view(1, 10, 3)
-    out = sample_window(lambda x, t: target, torch.randn(1, 10, 3), sched, 25)
+    out = x0_window(lambda x, t: target, torch.randn(1, 10, 3), sched, 25)
     assert torch.allclose(out, target, atol=1e-4)
     with pytest.raises(ValueError, match="prediction_type"):
-        sample_window(lambda x, t: target, torch.randn(1, 10, 3), DDIMScheduler(), 5)
+        x0_window(lambda x, t: target, torch.randn(1, 10, 3), DDIMScheduler(), 5)
 
 
 def test_sliding_windows_join_without_seam():
@@ -123,7 +126,8 @@ def test_trained_dit_windows_are_continuous():
 
     def window(a_cur, x_prev, a_prev):
         noise = torch.randn(1, a_cur.shape[1], 2, generator=gen)
-        return sample_window(lambda x, t: dit.guided(x, t, a_cur, x_prev, a_prev, 1.0)[:, w_pre:], noise, sched, 10)
+        return x0_window(lambda x, t: dit.guided(x, t, a_cur, x_prev, a_prev, 1.0)[:, w_pre:], noise, sched,
+                         10)
 
     motion = sliding_window_motion(window, audio, w_cur, w_pre)[0]
     step = motion.diff(dim=0).norm(dim=-1)

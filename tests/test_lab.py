@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.train_once import get_or_build, read_meta
+from core.train_once import get_or_build, read_meta
 from tests.conftest import REPO
 
 # ------------------------------------------------------------------------------------- train once
@@ -38,7 +38,7 @@ def _check(folder: Path) -> None:
 
 def test_a_folder_is_built_once_and_then_reused(tmp_path):
     log = tmp_path / "log.txt"
-    (tmp_path / "cache" / ".k1.tmp999").mkdir(parents=True)  # a killed build's leftover
+    (tmp_path / "cache" / ".k1.partial-999").mkdir(parents=True)  # a killed build's leftover
     a = get_or_build(tmp_path / "cache" / "k1", _builder(log), _check, "test entry")
     b = get_or_build(tmp_path / "cache" / "k1", _builder(log), _check, "test entry")
     assert a == b and log.read_text().count("built") == 1
@@ -64,7 +64,7 @@ def test_two_processes_started_at_once_build_one_intact_entry(tmp_path):
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
-        from experiments.train_once import get_or_build
+        from core.train_once import get_or_build
         def build(tmp):
             with open({str(tmp_path / 'log.txt')!r}, 'a') as f:
                 f.write('built\\n')
@@ -181,7 +181,7 @@ def test_control_videos_break_the_ground_truth_one_way_each():
 def test_sample_sheet_shows_ground_truth_and_every_variant(tmp_path):
     from PIL import Image
 
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
     from experiments.prediction_writer import load_frames, save_frames
     from reports.sample_sheet import compose
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from skimage.data import astronaut
 
-from datamodules.video_io import Video
+from core.video_io import Video
 from metrics.landmarks import IBUG_NOSE_TIP, VideoSkipped
 from metrics.landmarks.dwpose import DWPose, bbox_xyxy2cs, fix_aspect, letterbox, simcc_decode, warp_matrix
 from metrics.landmarks.face_crop import crop_faces, interpolate_boxes

@@ -55,6 +55,6 @@ def test_component_variants_build_the_right_modules(compose):
 
 def test_cfg_table_grid(compose):
     cfg = compose(["table=loopy_cfg"], with_test_configs=False)
-    grid = [(v.cfg.model.cfg.ref_ratio, v.cfg.model.cfg.audio_ratio) for v in expand(cfg)]
+    grid = [(v.cfg.model.guidance.ref_ratio, v.cfg.model.guidance.audio_ratio) for v in expand(cfg)]
     assert grid == [(1.0, 1.0), (2.0, 5.0), (2.5, 5.0), (3.0, 5.0), (3.5, 5.0), (3.0, 3.0), (3.0, 4.0), (3.0, 6.0)]
     assert cfg.experiment.paper_table == "loopy_table7_cfg"

@@ -3,7 +3,7 @@
 import torch
 
 from lightning_modules.sampling import (
-    cfg_combine,
+    combine_guidance,
     ddim_sample,
     diffusion_target,
     generate_long_video,
@@ -14,14 +14,15 @@ from tests.loopy_tiny import tiny_module, wake_zero_inits
 
 def test_cfg_combination_equals_formula_on_known_tensors():
     e_audio, e_ref, e_base = torch.tensor([3.0, 1.0]), torch.tensor([2.0, 1.5]), torch.tensor([1.0, -1.0])
-    out = cfg_combine(e_audio, e_ref, e_base, audio_ratio=5.0, ref_ratio=3.0)
+    out = combine_guidance([e_audio, e_ref, e_base], [5.0, 3.0])
     # 5*(3-2) + 3*(2-1) + 1 = 9 ;  5*(1-1.5) + 3*(1.5+1) - 1 = 4
     assert out.tolist() == [9.0, 4.0]
-    assert torch.equal(cfg_combine(e_audio, e_ref, e_base, 1.0, 1.0), e_audio)  # ratios 1 -> plain conditional
+    # ratios 1 -> plain conditional
+    assert torch.equal(combine_guidance([e_audio, e_ref, e_base], [1.0, 1.0]), e_audio)
 
 
 def test_batched_guidance_equals_three_separate_forwards():
-    m = tiny_module(cfg={"audio_ratio": 5.0, "ref_ratio": 3.0}).eval()
+    m = tiny_module(guidance={"audio_ratio": 5.0, "ref_ratio": 3.0}).eval()
     wake_zero_inits(m)
     torch.manual_seed(0)
     ref, motion = torch.randn(1, 192, 4, 4), torch.randn(1, 6, 192, 4, 4)
@@ -34,7 +35,7 @@ def test_batched_guidance_equals_three_separate_forwards():
         e_ref = m.dual_unet(z, t, feats, one, torch.zeros_like(audio), torch.zeros_like(lat))
         e_base = m.dual_unet(z, t, feats, zero, torch.zeros_like(audio), torch.zeros_like(lat))
     assert not torch.allclose(e_audio, e_ref, atol=1e-4) and not torch.allclose(e_ref, e_base, atol=1e-4)
-    assert torch.allclose(guided, cfg_combine(e_audio, e_ref, e_base, 5.0, 3.0), atol=1e-4)
+    assert torch.allclose(guided, combine_guidance([e_audio, e_ref, e_base], [5.0, 3.0]), atol=1e-4)
 
 
 def test_ddim_uses_the_requested_number_of_steps():

@@ -23,14 +23,21 @@ CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_atten
 
 
 def mcdm_kwargs(**over) -> dict:
-    """Constructor arguments of a tiny MCDM (CPU, seconds); ``over`` merges into the groups."""
+    """Every constructor key of a tiny MCDM (CPU, seconds; the module has no defaults); ``over`` merges into
+    the groups."""
     kw = dict(num_frames=4, fps=25.0, stages=[{"name": "stage1"}, {"name": "stage2"}, {"name": "stage3"}],
-              pretrained={"path": None}, latent={"factor": 8, "vae": None}, unet=UNET,
-              archived={"num_frames": 2, "num_tokens": 4, "num_queries": 2, "patch_size": 2},
-              present={"heads": 2}, mta={"heads": 2, "nb_features": 8, "alpha": 0.1},
-              motion_prior={"layers": 1, "dim": 16, "heads": 2, "motion_dim": 8, "encoder_hidden": 16},
-              audio={"random_config": WAV2VEC, "context_frames": 1}, image={"random_config": CLIP},
-              optim={"lr": 1e-3}, sampling={"steps": 2, "guidance_scale": 2.0})
+              pretrained={"path": None},
+              latent={"factor": 8, "vae": None, "vae_path": None, "autoencoder": None},
+              unet=UNET,
+              archived={"enabled": True, "encoder": "vae_patchify", "aggregator": "frame_aligned",
+                        "num_frames": 2, "num_tokens": 4, "num_queries": 2, "patch_size": 2},
+              present={"source": "motion", "heads": 2},
+              mta={"kind": "memory", "heads": 2, "nb_features": 8, "alpha": 0.1},
+              motion_prior={"layers": 1, "dim": 16, "heads": 2, "motion_dim": 8, "encoder_hidden": 16,
+                            "landmark_drop": 0.5, "use_landmarks": False},
+              audio={"wav2vec_path": None, "random_config": WAV2VEC, "context_frames": 1},
+              image={"clip_path": None, "random_config": CLIP}, optim={"lr": 1e-3, "weight_decay": 0.01},
+              guidance={"scale": 2.0, "present_drop": 0.1}, sampling={"num_steps": 2}, noise_schedule={})
     for k, v in over.items():
         kw[k] = {**kw[k], **v} if isinstance(v, dict) else v
     return kw

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datamodules.video_io import write_video
+from core.video_io import write_video
 from metrics import registry
 from metrics.evaluate import evaluate_folders, main
 

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.video_io import Video
+from core.video_io import Video
 from metrics.landmarks import VideoSkipped
 from metrics.smoothness import (
     AMTS,
     LinearBlendInterpolator,
-    SmoothnessMetric,
     SmoothnessScorer,
     interpolate_odd_frames,
     load_amt_s,
@@ -121,7 +120,7 @@ def test_amt_s_with_zero_weights_is_the_linear_blend(tmp_path):
         SmoothnessScorer({}, standin=False)
 
 
-def test_scorer_and_metric():
+def test_scorer():
     sc = SmoothnessScorer()
     assert sc.backbone == "standin:linear-blend" and sc.kind == "per_video" and not sc.needs_gt
     rng = np.random.default_rng(0)
@@ -132,7 +131,4 @@ def test_scorer_and_metric():
     assert 0 < r["Smo"] < 0.9  # white noise video is far from smooth
     with pytest.raises(VideoSkipped, match="at least 3"):
         sc.score_video(Video(frames=frames[:1], fps=25.0))
-    m = SmoothnessMetric()
-    m.update(frames)
-    m.update(np.repeat(frames[:1], 5, 0))
-    assert float(m.compute()) == pytest.approx((r["Smo"] + 1.0) / 2)
+    assert sc.score_video(Video(frames=np.repeat(frames[:1], 5, 0), fps=25.0))["Smo"] == pytest.approx(1.0)

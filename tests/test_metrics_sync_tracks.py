@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.video_io import Video
+from core.video_io import Video
 from metrics.landmarks.face_crop import crop_faces
 from metrics.landmarks.s3fd import S3FD, S3FDNet, decode, load_s3fd, priors
 from metrics.sync import SyncScorer

@@ -1,7 +1,7 @@
 """The weights table: lookup order, one clear error naming key / variable / file, checked before decoding."""
 import pytest
 
-from metrics import weights
+from core import weights
 from metrics.evaluate import evaluate_folders
 
 

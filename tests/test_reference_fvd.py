@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.video_io import write_video
+from core.video_io import write_video
 from metrics.evaluate import evaluate_folders
 from metrics.fvd import FVDIScorer, load_inception_i3d
 
@@ -66,7 +66,7 @@ def test_styleganv_fvd_uses_the_reference_covariance(tmp_path):
         write_video(pred / f"v{i}.mp4", np.stack([np.roll(base, 2 * t, 0) for t in range(18)]), 25)
     opts = {"FVD-I": {"reference": "styleganv"}}
     r = evaluate_folders(pred, gt, metrics=["FVD-I"], n_boot=10, progress=False, options=opts)
-    from datamodules.video_io import read_video
+    from core.video_io import read_video
 
     scorer = FVDIScorer(reference="styleganv")
     fake, real = cd_stats.FeatureStats(capture_mean_cov=True), cd_stats.FeatureStats(capture_mean_cov=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from experiments.tracking import Tracker
+from core.tracking import Tracker
 from reports.build import build_reports
 from reports.tables import PAPER_DIR
 
@@ -115,8 +115,8 @@ def _log_figure(t: Tracker, experiment: str, metrics: list, plot: dict, rows: di
 
 def test_ssim_at_frame_columns_and_line_plot(tmp_path):
     """MCDM Figure 5(b): SSIM@k metrics survive MLflow's name rules and plot on a frame axis."""
-    from reports.build import table_for
     from reports.plots import plot_table
+    from reports.tracked import table_for
 
     uri = f"sqlite:///{tmp_path}/db.sqlite"
     t = Tracker(uri, "suite")
@@ -140,8 +140,8 @@ def test_ssim_at_frame_columns_and_line_plot(tmp_path):
 
 def test_line_plot_against_a_config_key(tmp_path):
     """MCDM Figure 7: SSIM against model.mta.alpha, read from each variant's logged config."""
-    from reports.build import table_for
     from reports.plots import plot_table
+    from reports.tracked import table_for
 
     uri = f"sqlite:///{tmp_path}/db.sqlite"
     t = Tracker(uri, "suite")
@@ -182,7 +182,7 @@ def test_baseline_system_scored_by_the_cli_joins_the_table(tmp_path):
     among our rows (same metric code, same test videos), newest run per system, named in the caption."""
     import numpy as np
 
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
     from metrics.evaluate import main as evaluate_main
 
     uri = f"sqlite:///{tmp_path}/db.sqlite"
@@ -202,7 +202,7 @@ def test_baseline_system_scored_by_the_cli_joins_the_table(tmp_path):
     evaluate_main(["--pred", str(tmp_path / "hallo"), "--system", "Hallo", *common])
     with pytest.raises(SystemExit):
         evaluate_main(["--pred", str(tmp_path / "hallo"), "--system", "Hallo"])  # no --experiment
-    from reports.build import table_for
+    from reports.tracked import table_for
 
     table = table_for(t.client, t.client.get_experiment_by_name("suite").experiment_id, "tsm_stride")
     assert list(table.ours) == ["Loopy (Full)", "Hallo"]
@@ -214,7 +214,8 @@ def test_significance_marks_rows_that_differ_from_the_full_model(tmp_path):
     """Paired bootstrap over the videos both rows scored: a clear drop is marked, a zero-mean wobble is not."""
     import numpy as np
 
-    from reports.build import build_reports, table_for
+    from reports.build import build_reports
+    from reports.tracked import table_for
 
     uri = f"sqlite:///{tmp_path}/db.sqlite"
     t = Tracker(uri, "suite")
@@ -247,7 +248,7 @@ def test_significance_marks_rows_that_differ_from_the_full_model(tmp_path):
 def test_speed_table_names_the_machine_and_ranks_lower_first(tmp_path):
     """Loopy Table 6 (experiment.measure: speed): seconds and RTF rank lower-is-better, and the caption says
     where the timings come from (the cells' backbone is the machine)."""
-    from reports.build import table_for
+    from reports.tracked import table_for
 
     t = Tracker(f"sqlite:///{tmp_path}/m.db", "suite")
     machine = "NVIDIA H100 80GB HBM3 (CUDA 12.8)"

@@ -1,6 +1,6 @@
 """The papers' claims (reports/claims.yaml) against tracked runs: docs/SYNTHTALK_RESULTS.md (issue 21).
 
-Runs are fake: written with experiments.tracking.Tracker into a temporary SQLite store, with cells and
+Runs are fake: written with core.tracking.Tracker into a temporary SQLite store, with cells and
 per-video scores chosen by hand so that each verdict is known in advance."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from experiments.tracking import Tracker
+from core.tracking import Tracker
 from reports.build import build_reports, main
 from reports.claims import ClaimsFileError, load_claims
 from tests.conftest import REPO

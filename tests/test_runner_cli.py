@@ -84,7 +84,7 @@ def test_empty_test_split_is_refused_before_any_run_with_advice_that_works(tmp_p
     """Issue 19, item 2: a folder whose seeded split leaves no test video (0.1 x 1 rounds to 0)."""
     import numpy as np
 
-    from datamodules.video_io import write_video
+    from core.video_io import write_video
 
     root = tmp_path / "videos"
     tone = (0.3 * np.sin(np.arange(3200) / 7)).astype(np.float32)

@@ -96,7 +96,7 @@ def test_sample_from_the_runs_checkpoint_with_a_real_portrait(toy_run, tmp_path)
     from omegaconf import OmegaConf
     from PIL import Image
 
-    from datamodules.video_io import read_video, write_wav
+    from core.video_io import read_video, write_wav
     from experiments.sample import sample_video
 
     cfg, uri, _, tmp = toy_run
@@ -154,8 +154,8 @@ def test_training_leaves_the_run_running_until_the_runner_finishes_it(tmp_path, 
     """Lightning's MLflow logger would mark the run FINISHED after fit, i.e. before sampling/evaluation."""
     import hydra
 
+    from core.tracking import Tracker
     from experiments.run import train
-    from experiments.tracking import Tracker
     from experiments.variants import expand
     from lightning_modules.build import build_model
 

@@ -57,7 +57,7 @@ def trained(synth) -> Path:
 
 
 def _video(synth: Path, video_id: str):
-    from datamodules.video_io import read_video
+    from core.video_io import read_video
 
     return read_video(synth / "videos" / f"{video_id}.mp4")
 
@@ -150,7 +150,7 @@ def test_two_processes_at_once_build_one_intact_cache(synth, tmp_path):
     assert trained == 2, [o[1][-1500:] for o in outs]  # face + SyncNet, by one of the two
     lab = Lab(folder)
     assert lab.face() is not None and lab.syncnet() is not None
-    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
 def test_atomic_write_keeps_the_mode_open_would_give(tmp_path):
@@ -175,7 +175,7 @@ def test_bad_inputs_name_the_file_or_key(tmp_path, synth):
         Lab(tmp_path)
     from metrics.landmarks import get_backend
 
-    with pytest.raises(ValueError, match="needs the SynthTalk evaluator folder"):
+    with pytest.raises(ValueError, match="the SynthTalk face network: eval.lab / --lab"):
         get_backend("synthtalk")
 
 

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from experiments.tracking import Tracker, TrackingUnavailable, check_reachable
+from core.tracking import Tracker, TrackingUnavailable, check_reachable
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""What the suite tells the MLflow UI (experiments/tracking.py): the experiment is a model-training one, and
+"""What the suite tells the MLflow UI (core/tracking.py): the experiment is a model-training one, and
 addresses into the UI are well formed (issue 19, item 10). Without a browser: tags and URLs only."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-from experiments.tracking import Tracker, compare_path, runs_path, ui_url
+from core.tracking import Tracker, compare_path, runs_path, ui_url
 
 
 def test_new_and_earlier_experiments_are_marked_model_training(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datamodules.video_io import read_video, write_video
+from core.video_io import read_video, write_video
 
 
 def test_the_same_frames_decode_to_the_same_pixels_on_every_write(tmp_path):
@@ -16,5 +16,8 @@ def test_the_same_frames_decode_to_the_same_pixels_on_every_write(tmp_path):
     for i in range(4):  # PyAV's implicit colour conversion drifted from the third file on
         write_video(tmp_path / f"v{i}.mp4", frames, 25.0, audio, 16000, crf=18)
         decoded.append(read_video(tmp_path / f"v{i}.mp4").frames)
-    for d in decoded[1:]:
-        np.testing.assert_array_equal(d, decoded[0])
+    written = [(tmp_path / f"v{i}.mp4").read_bytes() for i in range(4)]
+    for i, d in enumerate(decoded[1:], 1):
+        np.testing.assert_array_equal(d, decoded[0], err_msg=f"file {i}: the written bytes are "
+                                      f"{'equal' if written[i] == written[0] else 'different'} (so the "
+                                      f"{'decoder' if written[i] == written[0] else 'encoder'} drifted)")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.video_io import read_video, write_video
+from core.video_io import read_video, write_video
 
 
 class ToyModule(pl.LightningModule):

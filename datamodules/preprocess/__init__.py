@@ -1,5 +1,6 @@
 """Preprocessing of real data sets: decode, resample, filter, crop (``pipeline``), the papers' filters
-(``filters``), face boxes and pose (``face``) and the sharded feature cache (``feature_cache``).
+(``filters``) and face boxes and pose (``face``). The sharded feature cache it writes lives in
+``datamodules.feature_cache``, beside the data modules that read it.
 
 Command line: ``python -m datamodules.preprocess data=hdtf out_dir=... filters=loopy size=512``.
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import importlib
 
-_HOMES = {"FeatureCache": "feature_cache", "landmarks68": "feature_cache", "PRESETS": "filters",
-          "STEPS": "filters", "build_steps": "filters", "Preprocessor": "pipeline"}
+_HOMES = {"PRESETS": "filters", "STEPS": "filters", "build_steps": "filters", "Preprocessor": "pipeline"}
 
-__all__ = ["FeatureCache", "Preprocessor", "PRESETS", "STEPS", "build_steps", "landmarks68"]
+__all__ = ["Preprocessor", "PRESETS", "STEPS", "build_steps"]
 
 
 def __getattr__(name: str):

@@ -25,15 +25,15 @@ DEFAULTS = {"out_dir": None, "filters": "loopy", "size": 512, "crop_scale": 1.8,
 def sync_scorer(path: str | None):
     """SyncNet confidence ``f(frames, audio)`` for the sync filter, from the official ``syncnet_v2.model``.
 
-    The file comes from ``syncnet=PATH`` or ``$SUITE_SYNCNET`` (metrics/weights.py). Without it the filter
+    The file comes from ``syncnet=PATH`` or ``$SUITE_SYNCNET`` (core/weights.py). Without it the filter
     is reported as not run: a random stand-in network would drop videos at random.
     """
-    from metrics.weights import resolve
+    from core.weights import resolve
 
     found = resolve("syncnet_v2", {"syncnet_v2": path} if path else None, standin=True)
     if found is None:
         return None
-    from datamodules.video_io import Video
+    from core.video_io import Video
     from metrics.sync import SyncScorer
 
     scorer = SyncScorer({"syncnet_v2": found}, standin=False)
@@ -53,7 +53,7 @@ def usage() -> str:
 
 
 def load_config(argv: list[str]):
-    from experiments.validate import ConfigError
+    from core.cli import ConfigError
 
     args = [a for a in argv if not a.startswith("data=")]
     names = [a.split("=", 1)[1] for a in argv if a.startswith("data=")]
@@ -93,9 +93,9 @@ def vae_encoder(path: str):
 
 
 def feature_fn(features: list[str], vae_path: str | None):
+    from core.video_io import read_video
     from datamodules.clips import SAMPLES_PER_FRAME
-    from datamodules.preprocess.feature_cache import landmarks68
-    from datamodules.video_io import read_video
+    from datamodules.feature_cache import landmarks68
 
     unknown = set(features) - {"landmarks", "audio", "vae"}
     if unknown:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     import hydra
 
     from datamodules.base import IndexedDataModule
-    from datamodules.preprocess.feature_cache import FeatureCache
+    from datamodules.feature_cache import FeatureCache
     from datamodules.preprocess.pipeline import Preprocessor
     from datamodules.report import DataReport
 
@@ -159,6 +159,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from experiments.cli import run_cli
+    from core.cli import run_cli
 
     run_cli(main, "datamodules.preprocess")

@@ -17,11 +17,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from core.atomic import atomic_path
+from core.video_io import VideoReadError, write_video
 from datamodules.clips import FPS, SAMPLE_RATE, VideoRecord, decode_record
 from datamodules.preprocess.face import detect_faces
 from datamodules.preprocess.filters import SyncConfidence, Work, build_steps
 from datamodules.report import DataReport, check_media
-from datamodules.video_io import VideoReadError, atomic_path, write_video
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
-from metrics.weights import fixed_seed_init
+from core.weights import fixed_seed_init
 
 
 @contextmanager

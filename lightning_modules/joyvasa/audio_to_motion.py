@@ -17,17 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from diffusers import DDIMScheduler
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from torch import nn
 from tqdm.auto import tqdm
 
 from lightning_modules.blocks.attention import sinusoidal_positions
-
-
-# Classifier-free guidance (JoyVASA Eq. 3): X_hat = D(.., 0) + lambda_c (D(.., A) - D(.., 0))
-def cfg_motion(x0_audio: torch.Tensor, x0_null: torch.Tensor, scale: float) -> torch.Tensor:
-    return x0_null + scale * (x0_audio - x0_null)
+from lightning_modules.sampling import combine_guidance
 
 
 class AudioToMotionDiT(nn.Module):
@@ -114,25 +109,7 @@ class AudioToMotionDiT(nn.Module):
         keep = torch.cat([torch.ones(b, dtype=torch.bool), torch.zeros(b, dtype=torch.bool)]).to(x_t.device)
         dup = (lambda v: None if v is None else torch.cat([v, v]))
         x0 = self(dup(x_t), torch.cat([t, t]), dup(audio), dup(x_prev), dup(audio_prev), audio_keep=keep)
-        x0_audio, x0_null = x0.chunk(2)
-        return cfg_motion(x0_audio, x0_null, scale)
-
-
-@torch.no_grad()
-def sample_window(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor,
-                  scheduler: DDIMScheduler, num_steps: int) -> torch.Tensor:
-    """DDIM over one window with a clean-motion predictor.
-
-    :param denoise: (x_t (B,n,D), t (B,)) -> predicted X^0 of the current window (B, n, D).
-    :param noise: (B, n, D). :returns: X^0 (B, n, D)."""
-    if scheduler.config.prediction_type != "sample":
-        raise ValueError("the JoyVASA sampler needs a scheduler with prediction_type='sample' (D predicts X^0)")
-    scheduler.set_timesteps(num_steps, device=noise.device)
-    x = noise * scheduler.init_noise_sigma
-    for t in scheduler.timesteps:
-        steps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
-        x = scheduler.step(denoise(x, steps), t, x).prev_sample
-    return x
+        return combine_guidance(x0.chunk(2), [scale])  # X_hat = D(.., 0) + lambda_c (D(.., A) - D(.., 0))
 
 
 @torch.no_grad()

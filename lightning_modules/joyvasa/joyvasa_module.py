@@ -9,25 +9,39 @@ Sampling (§3.4): wav2vec2 features -> sliding-window DDIM with CFG (Eq. 3) -> E
 the reference's canonical keypoints -> warp + render.
 
 Every switch of the ablations is a constructor argument (config key): ``loss.velocity``,
-``loss.smooth``, ``loss.expression`` (weight 0 drops the term), ``cfg.scale`` (lambda_c).
+``loss.smooth``, ``loss.expression`` (weight 0 drops the term), ``guidance.scale`` (lambda_c).
 """
 
 from __future__ import annotations
 
 import logging
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.seeding import init_stream
-from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sample_window, sliding_window_motion
+from lightning_modules.joyvasa.audio_to_motion import AudioToMotionDiT, sliding_window_motion
 from lightning_modules.joyvasa.face_representation import MotionLayout
 from lightning_modules.joyvasa.liveportrait import load_liveportrait_motion_extractor
-from lightning_modules.joyvasa.losses import PAPER_WEIGHTS, total_loss
+from lightning_modules.joyvasa.losses import total_loss
 from lightning_modules.joyvasa.renderer import FaceRenderer
+from lightning_modules.joyvasa.spec import (
+    AudioSpec,
+    DiTSpec,
+    GuidanceSpec,
+    LivePortraitSpec,
+    LossSpec,
+    MotionSpec,
+    OptimSpec,
+    RendererSpec,
+    SamplingSpec,
+    WindowsSpec,
+)
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
+from lightning_modules.sampling import ddim_sample
+from lightning_modules.spec import spec
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +51,7 @@ MOTION_SCHEDULE = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02,
                        prediction_type="sample", clip_sample=False)
 
 
-def _d(value) -> dict:
-    return dict(value or {})
-
-
-class JoyVASAModule(L.LightningModule):
+class JoyVASAModule(PortraitModule):
     """JoyVASA: LivePortrait-form face representation + audio-to-motion diffusion transformer.
 
     Args (plain dicts/values from ``experiments/configs/model/joyvasa.yaml``):
@@ -52,7 +62,7 @@ class JoyVASAModule(L.LightningModule):
         dit: ``{width, layers, heads, ff_mult, dropout, align_band}`` (512, 6, 8; §4.2).
         audio: ``{wav2vec_path, random_config, sample_rate}``; the last wav2vec2 layer is used.
         loss: ``{velocity, smooth, expression}`` weights of Eq. 8 (5.0, 0.5, 0.1; §4.2).
-        cfg: ``{scale, audio_drop}``: lambda_c of Eq. 3 and the training drop rate of audio (0.1).
+        guidance: ``{scale, audio_drop}``: lambda_c of Eq. 3 and the training drop rate of audio (0.1).
         truncate_prob: probability of random truncation of the current window in training (§3.3.1).
         sampling: ``{num_steps, seed, progress, render_chunk}`` (DDIM).
         noise_schedule: DDPMScheduler kwargs over ``MOTION_SCHEDULE``.
@@ -62,47 +72,47 @@ class JoyVASAModule(L.LightningModule):
         optim: ``{lr, betas, render_lr}``: Adam, lr 1e-4 for the motion model (§4.2).
     """
 
-    def __init__(self, fps: float = 25.0, stages=None, name: str = "joyvasa", motion=None, windows=None, dit=None,
-                 audio=None, loss=None, cfg=None, truncate_prob: float = 0.0, sampling=None, noise_schedule=None,
-                 renderer=None, optim=None, liveportrait=None):
+    STAGES = STAGES
+
+    def __init__(self, *, fps: float, motion, windows, dit, audio, loss, guidance, truncate_prob: float,
+                 sampling, noise_schedule, renderer, optim, liveportrait, stages=None, name: str = "joyvasa"):
         super().__init__()
         self.save_hyperparameters(logger=False)
-        for s in stages or []:
-            if dict(s).get("name") not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {dict(s).get('name')!r}; use {STAGES}")
-        win, dit_cfg, aud = _d(windows), _d(dit), _d(audio)
+        self.check_stages(stages)
+        win, dit_spec = spec(WindowsSpec, windows, "windows"), spec(DiTSpec, dit, "dit")
+        aud = spec(AudioSpec, audio, "audio")
         self.fps = float(fps)
-        self.w_cur, self.w_pre = int(win.get("w_cur", 100)), int(win.get("w_pre", 25))
-        self.loss_weights = {**PAPER_WEIGHTS, **_d(loss)}
-        bad = set(self.loss_weights) - set(PAPER_WEIGHTS)
-        if bad or any(float(v) < 0 for v in self.loss_weights.values()):
-            raise ValueError(f"model.loss: weights must be >= 0 and among {sorted(PAPER_WEIGHTS)}, got {dict(loss)}")
-        self.cfg_cfg, self.sampling_cfg, self.optim_cfg = _d(cfg), _d(sampling), _d(optim)
-        if not 0.0 <= float(self.cfg_cfg.get("audio_drop", 0.1)) < 1.0:
-            raise ValueError(f"model.cfg.audio_drop must be in [0, 1), got {self.cfg_cfg.get('audio_drop')}")
+        self.w_cur, self.w_pre = win.w_cur, win.w_pre
+        self.loss_weights = vars(spec(LossSpec, loss, "loss"))
+        if any(v < 0 for v in self.loss_weights.values()):
+            raise ValueError(f"model.loss: weights must be >= 0, got {self.loss_weights}")
+        self.guidance = spec(GuidanceSpec, guidance, "guidance")
+        self.sampling, self.optim = spec(SamplingSpec, sampling, "sampling"), spec(OptimSpec, optim, "optim")
+        if not 0.0 <= self.guidance.audio_drop < 1.0:
+            raise ValueError(f"model.guidance.audio_drop must be in [0, 1), got {self.guidance.audio_drop}")
         if not 0.0 <= float(truncate_prob) <= 1.0:
             raise ValueError(f"model.truncate_prob must be in [0, 1], got {truncate_prob}")
         self.truncate_prob = float(truncate_prob)
-        self.layout = MotionLayout(int(_d(motion).get("num_kp", 21)))
-        self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
-                                                 int(aud.get("sample_rate", 16000)))
+        self.layout = MotionLayout(spec(MotionSpec, motion, "motion").num_kp)
+        self.audio_encoder = Wav2VecAudioEncoder(aud.wav2vec_path, aud.random_config, aud.sample_rate)
         self.audio_dim = self.audio_encoder.model.config.hidden_size
         with init_stream("dit"):
             self.dit = AudioToMotionDiT(self.layout.dim, self.audio_dim, w_cur=self.w_cur, w_pre=self.w_pre,
-                                        **{k: dit_cfg[k] for k in ("width", "layers", "heads", "ff_mult", "dropout",
-                                                                   "align_band") if k in dit_cfg})
-        lp = _d(liveportrait)
+                                        **vars(dit_spec))
+        lp = spec(LivePortraitSpec, liveportrait, "liveportrait")
         encoder = None
-        if lp.get("path"):
-            encoder = load_liveportrait_motion_extractor(
-                lp["path"], self.layout.num_kp, **{k: lp[k] for k in ("image_size", "depths", "dims") if k in lp})
+        if lp.path:
+            encoder = load_liveportrait_motion_extractor(lp.path, self.layout.num_kp,
+                                                         image_size=lp.image_size, depths=tuple(lp.depths),
+                                                         dims=tuple(lp.dims))
         else:
             log.warning("No LivePortrait weights (model.liveportrait.path is null): the motion encoder is the small "
                         "trainable one, RANDOMLY INITIALISED until the render stage trains it")
         self.motion_frozen = encoder is not None
         with init_stream("renderer"):  # the same renderer whatever the motion model's sizes
-            self.renderer = FaceRenderer(self.layout, motion_encoder=encoder, **_d(renderer))
-        self.schedule = {**MOTION_SCHEDULE, **_d(noise_schedule)}
+            self.renderer = FaceRenderer(self.layout, motion_encoder=encoder,
+                                         **vars(spec(RendererSpec, renderer, "renderer")))
+        self.schedule = {**MOTION_SCHEDULE, **dict(noise_schedule)}
         if self.schedule.get("prediction_type") != "sample":
             raise ValueError("model.noise_schedule.prediction_type must be 'sample': D predicts clean motion (§3.3.2)")
         self.noise_scheduler = DDPMScheduler(**self.schedule)
@@ -112,13 +122,7 @@ class JoyVASAModule(L.LightningModule):
         self.register_buffer("stats_ready", torch.tensor(False))
         self.stage = "motion"
 
-    # -- stages --------------------------------------------------------------------------------------
-    def set_stage(self, name: str) -> None:
-        """render: face representation (§3.2); motion: audio-to-motion diffusion (§3.3)."""
-        if name not in STAGES:
-            raise ValueError(f"JoyVASAModule.set_stage: unknown stage {name!r}; model.stages names must be {STAGES}")
-        self.stage = name
-
+    # -- stages (render: face representation, §3.2; motion: audio-to-motion diffusion, §3.3) -----------
     def configure_optimizers(self):
         if self.stage == "render":  # a pretrained (LivePortrait) motion encoder stays frozen
             trainable = [p for n, p in self.renderer.named_parameters()
@@ -129,8 +133,8 @@ class JoyVASAModule(L.LightningModule):
             p.requires_grad_(False)
         for p in trainable:
             p.requires_grad_(True)
-        lr = float(self.optim_cfg.get("render_lr" if self.stage == "render" else "lr", 1e-4))
-        return torch.optim.Adam(trainable, lr=lr, betas=tuple(self.optim_cfg.get("betas", (0.9, 0.999))))
+        lr = self.optim.render_lr if self.stage == "render" else self.optim.lr
+        return torch.optim.Adam(trainable, lr=lr, betas=tuple(self.optim.betas))
 
     # -- features ------------------------------------------------------------------------------------
     def audio_features(self, audio: torch.Tensor, span: int) -> torch.Tensor:
@@ -193,7 +197,7 @@ class JoyVASAModule(L.LightningModule):
             x_cur, a_cur = x_cur[:, :n], a_cur[:, :n]
         steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=dev)
         x_t = self.noise_scheduler.add_noise(x_cur, torch.randn_like(x_cur), steps)
-        keep = torch.rand(b, device=dev) >= float(self.cfg_cfg.get("audio_drop", 0.1))
+        keep = torch.rand(b, device=dev) >= self.guidance.audio_drop
         pred = self.dit(x_t, steps, a_cur, x_prev, a_prev, is_start=is_start, audio_keep=keep)
         target = torch.cat([x_prev, x_cur], 1)
         mask = torch.ones(b, wp + n, device=dev)
@@ -204,10 +208,10 @@ class JoyVASAModule(L.LightningModule):
         b = batch["frames"].shape[0]
         if self.stage == "render":
             loss = self.render_step(batch)
-            self.log("train/loss_render", loss, prog_bar=True, batch_size=b)
+            self.log_loss(loss, b)
             return loss
         loss, parts = self.motion_step(batch)
-        self.log("train/loss_motion", loss, prog_bar=True, batch_size=b)
+        self.log_loss(loss, b)
         self.log_dict({f"train/motion_{k}": v for k, v in parts.items()}, batch_size=b)
         return loss
 
@@ -215,28 +219,27 @@ class JoyVASAModule(L.LightningModule):
     @torch.no_grad()
     def generate_motion(self, audio_feats: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Audio features (B, N, A) -> motion (B, N, dim), sliding windows with CFG (§3.4, Eq. 3)."""
-        scale = float(self.cfg_cfg.get("scale", 1.0))
-        steps = int(self.sampling_cfg.get("num_steps", 25))
+        scale, steps = self.guidance.scale, self.sampling.num_steps
         scheduler = DDIMScheduler.from_config(self.noise_scheduler.config)
 
         def window(a_cur, x_prev, a_prev):
             noise = torch.randn((a_cur.shape[0], a_cur.shape[1], self.layout.dim), generator=generator,
                                 device=a_cur.device if generator is None else generator.device).to(a_cur)
 
-            def denoise(x, t):
-                return self.dit.guided(x, t, a_cur, x_prev, a_prev, scale)[:, self.w_pre:]
+            def denoise(x, t):  # D predicts clean motion: the scheduler's prediction_type is 'sample'
+                return self.dit.guided(x, t.expand(x.shape[0]), a_cur, x_prev, a_prev, scale)[:, self.w_pre:]
 
-            return sample_window(denoise, noise, scheduler, steps)
+            return ddim_sample(denoise, noise, scheduler, steps, prediction_type="sample")
 
         x = sliding_window_motion(window, audio_feats, self.w_cur, self.w_pre,
-                                  bool(self.sampling_cfg.get("progress", False)))
+                                  self.sampling.progress)
         return self.denormalize(x)
 
     @torch.no_grad()
     def render_motion(self, reference: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
         """Reference (1, 3, H, W) + motion (1, N, dim) -> video (1, N, 3, H, W) in [-1, 1]."""
         source = self.renderer.encode_source(reference)
-        chunk = int(self.sampling_cfg.get("render_chunk", 32))
+        chunk = self.sampling.render_chunk
         out = []
         for lo in range(0, motion.shape[1], chunk):
             m = motion[0, lo:lo + chunk]
@@ -254,15 +257,12 @@ class JoyVASAModule(L.LightningModule):
         motion = self.generate_motion(self.audio_features(audio, num_frames), generator)
         return self.render_motion(reference, motion)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1)[0])
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         gen = torch.Generator(device=batch["reference"].device)
-        gen.manual_seed(int(self.sampling_cfg.get("seed", 0)) + int(batch_idx))
-        return {"video": self.generate(batch["reference"], batch["audio"], n, gen)}
+        gen.manual_seed(self.sampling.seed + int(batch_idx))
+        return self.generate(batch["reference"], batch["audio"], num_frames, gen)
 
-    def parameter_counts(self) -> dict[str, int]:
-        def count(m):
-            return sum(p.numel() for p in m.parameters())
-        return {"audio_to_motion_dit": count(self.dit), "appearance_encoder": count(self.renderer.appearance),
-                "motion_encoder": count(self.renderer.motion), "warping_generator": count(self.renderer.warp),
-                "audio_encoder_frozen": count(self.audio_encoder)}
+    def parameter_groups(self) -> dict[str, list[torch.nn.Module]]:
+        return {"audio_to_motion_dit": [self.dit], "appearance_encoder": [self.renderer.appearance],
+                "motion_encoder": [self.renderer.motion], "warping_generator": [self.renderer.warp],
+                "audio_encoder_frozen": [self.audio_encoder]}

@@ -30,7 +30,7 @@ from lightning_modules.joyvasa.face_representation import MotionLayout, headpose
 log = logging.getLogger(__name__)
 
 MOTION_EXTRACTOR_FILE = os.path.join("base_models", "motion_extractor.pth")
-LIVEPORTRAIT_KEY = "model.liveportrait.path (joyvasa)"  # its row in metrics.weights.MODEL_WEIGHTS
+LIVEPORTRAIT_KEY = "model.liveportrait.path (joyvasa)"  # its row in core.weights.MODEL_WEIGHTS
 
 
 class ChannelsFirstLayerNorm(nn.LayerNorm):
@@ -128,14 +128,14 @@ def load_liveportrait_motion_extractor(path: str, num_kp: int = 21, **kwargs) ->
     """Build E_mnt from ``<path>/base_models/motion_extractor.pth`` (or the file itself), frozen.
 
     :raises FileNotFoundError: naming the expected file and the config key when it is missing.
-    :raises ValueError: (``metrics.weights.WeightsFormatError``) when the file's keys or shapes are not
+    :raises ValueError: (``core.weights.WeightsFormatError``) when the file's keys or shapes are not
         LivePortrait's, or it is not a torch file at all."""
     file = path if os.path.isfile(path) else os.path.join(path, MOTION_EXTRACTOR_FILE)
     if not os.path.isfile(file):
         raise FileNotFoundError(f"no LivePortrait motion extractor at {file!r}: model.liveportrait.path must be the "
                                 f"LivePortrait weights folder (with {MOTION_EXTRACTOR_FILE}) or that .pth file; "
                                 f"set it null to train the small motion encoder instead")
-    from metrics.weights import load_torch, wrong_file  # the one table of pretrained files names this one too
+    from core.weights import load_torch, wrong_file  # the one table of pretrained files names this one too
 
     state = load_torch(file, LIVEPORTRAIT_KEY)
     if isinstance(state, dict) and "state_dict" in state:

@@ -2,18 +2,18 @@
 
 Every switch of the paper's ablations (Tables 3, 7, 8) is a constructor argument (config key):
 ``tsm.*`` (stride s, expand ratio r, segments, abstraction, enabled), ``temporal.layout``
-(dual inter-/intra-clip or single), ``a2l.enabled``, ``cfg.audio_ratio`` / ``cfg.ref_ratio``.
+(dual inter-/intra-clip or single), ``a2l.enabled``, ``guidance.audio_ratio`` / ``guidance.ref_ratio``.
 """
 
 from __future__ import annotations
 
 import logging
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
@@ -21,15 +21,27 @@ from lightning_modules.loopy.audio_projection import AudioProjection
 from lightning_modules.loopy.audio_to_latents import AudioToLatents
 from lightning_modules.loopy.condition_masks import ConditionMasks
 from lightning_modules.loopy.dual_unet import DualUNet
+from lightning_modules.loopy.spec import (
+    A2LSpec,
+    AudioSpec,
+    GuidanceSpec,
+    MasksSpec,
+    OptimSpec,
+    SamplingSpec,
+    TemporalSpec,
+    TSMSpec,
+    VarianceSpec,
+)
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
 from lightning_modules.sampling import (
     SD15_SCHEDULE,
-    cfg_combine,
+    combine_guidance,
     ddim_sample,
     diffusion_target,
     generate_long_video,
     make_ddim,
 )
+from lightning_modules.spec import LatentSpec, PretrainedSpec, spec
 from metrics.landmarks import IBUG_NOSE_TIP
 from metrics.motion import expression_variance, head_motion_variance
 
@@ -38,11 +50,7 @@ log = logging.getLogger(__name__)
 STAGES = ("stage1", "stage2")
 
 
-def _d(value) -> dict:
-    return dict(value or {})
-
-
-class LoopyModule(L.LightningModule):
+class LoopyModule(PortraitModule):
     """Loopy: dual U-Net + TSM + inter/intra-clip temporal layers + audio condition module.
 
     Args (all plain dicts/values from ``experiments/configs/model/loopy.yaml``):
@@ -60,72 +68,62 @@ class LoopyModule(L.LightningModule):
         variance: ``{scale}`` (s = 1000) of the A2L variances, Glo and Exp of appendix B.1 computed by
             ``metrics.motion`` on the batch's iBUG-68 landmarks.
         masks: ``{audio_drop, motion_latents_drop, reference_drop, motion_frames_mask}`` (§3.4).
-        cfg: ``{audio_ratio, ref_ratio}`` (§3.4: 5 and 3).
+        guidance: ``{audio_ratio, ref_ratio}`` (§3.4: 5 and 3).
         sampling: ``{num_steps, progress}`` (DDIM, 25 steps).
         noise_schedule: diffusers scheduler kwargs over SD 1.5's schedule.
         optim: ``{lr, weight_decay, betas}`` of AdamW (lr 1e-5 in the paper).
     """
 
-    def __init__(self, num_frames: int = 12, fps: float = 25.0, stages=None, name: str = "loopy",
-                 pretrained=None, latent=None, unet=None, tsm=None, temporal=None, audio=None, a2l=None,
-                 variance=None, masks=None, cfg=None, sampling=None, noise_schedule=None, optim=None):
+    STAGES = STAGES
+
+    def __init__(self, *, num_frames: int, fps: float, pretrained, latent, unet, tsm, temporal, audio, a2l,
+                 variance, masks, guidance, sampling, noise_schedule, optim, stages=None,
+                 name: str = "loopy"):
         super().__init__()
         self.save_hyperparameters(logger=False)
         if int(num_frames) < 1:
             raise ValueError(f"model.num_frames must be >= 1, got {num_frames}")
-        for s in stages or []:
-            if dict(s).get("name") not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {dict(s).get('name')!r}; use {STAGES}")
+        self.check_stages(stages)
         self.num_frames, self.fps = int(num_frames), float(fps)
-        pre, lat, tem, aud = _d(pretrained), _d(latent), _d(temporal), _d(audio)
-        self.a2l_cfg, self.var_cfg, self.cfg_cfg = _d(a2l), _d(variance), _d(cfg)
+        variance = dict(variance)
         # configs saved before Glo/Exp moved to metrics.motion carry nose_index: 30, the iBUG-68 nose tip
-        legacy_nose = self.var_cfg.pop("nose_index", IBUG_NOSE_TIP)
-        if set(self.var_cfg) - {"scale"} or legacy_nose != IBUG_NOSE_TIP:
-            raise ValueError(f"model.variance: only 'scale' is read, got {dict(variance)}; Glo/Exp use the "
+        legacy_nose = variance.pop("nose_index", IBUG_NOSE_TIP)
+        if set(variance) - {"scale"} or legacy_nose != IBUG_NOSE_TIP:
+            raise ValueError(f"model.variance: only 'scale' is read, got {variance}; Glo/Exp use the "
                              f"fixed nose tip ({IBUG_NOSE_TIP}) and 37 upper-face points of the iBUG-68 "
                              f"landmarks (metrics/landmarks); remove the other keys")
-        self.sampling_cfg, self.optim_cfg = _d(sampling), _d(optim)
-        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")),
-                                        lat.get("vae_path"), lat.get("autoencoder"))
-        self.tsm = TemporalSegmentModule(**_d(tsm))
-        self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")),
-                                                 int(aud.get("sample_rate", 16000)))
-        audio_dim = int(aud.get("dim", 768))
+        pre, lat = spec(PretrainedSpec, pretrained, "pretrained"), spec(LatentSpec, latent, "latent")
+        tem, aud = spec(TemporalSpec, temporal, "temporal"), spec(AudioSpec, audio, "audio")
+        self.a2l_spec, self.variance = spec(A2LSpec, a2l, "a2l"), spec(VarianceSpec, variance, "variance")
+        self.guidance = spec(GuidanceSpec, guidance, "guidance")
+        self.sampling, self.optim = spec(SamplingSpec, sampling, "sampling"), spec(OptimSpec, optim, "optim")
+        self.codec = build_latent_codec(pre.path, lat.factor, lat.vae or {}, lat.vae_path, lat.autoencoder)
+        self.tsm = TemporalSegmentModule(**vars(spec(TSMSpec, tsm, "tsm")))
+        self.audio_encoder = Wav2VecAudioEncoder(aud.wav2vec_path, aud.random_config, aud.sample_rate)
         with init_stream("audio_proj"):
-            self.audio_proj = AudioProjection(self.audio_encoder.feature_dim, audio_dim,
-                                              int(aud.get("window_before", 2)), int(aud.get("window_after", 2)))
+            self.audio_proj = AudioProjection(self.audio_encoder.feature_dim, aud.dim, aud.window_before,
+                                              aud.window_after)
         with init_stream("dual_unet"):  # the U-Nets draw first inside it: the same whatever the temporal layout
-            self.dual_unet = DualUNet(_d(unet), pre.get("path"), audio_dim, int(tem.get("heads", 8)),
-                                      tem.get("layout", "dual"), use_audio=True)
+            self.dual_unet = DualUNet(dict(unet), pre.path, aud.dim, tem.heads, tem.layout, use_audio=True)
         if self.dual_unet.denoising_unet.config.in_channels != self.codec.latent_channels:
             raise ValueError(f"model.unet.in_channels ({self.dual_unet.denoising_unet.config.in_channels}) must equal "
                              f"the latent channels of the codec ({self.codec.latent_channels})")
         self.a2l = None
-        if self.a2l_cfg.get("enabled", True):
+        if self.a2l_spec.enabled:
             with init_stream("a2l"):
-                self.a2l = AudioToLatents(audio_dim, self.dual_unet.time_embed_dim,
-                                          int(self.a2l_cfg.get("num_embeddings", 128)),
-                                          int(self.a2l_cfg.get("dim", 256)), int(self.a2l_cfg.get("heads", 1)))
-        self.masks = ConditionMasks(**_d(masks))
-        self.noise_scheduler = DDPMScheduler(**{k: v for k, v in {**SD15_SCHEDULE, **_d(noise_schedule)}.items()
-                                                if k not in ("set_alpha_to_one", "steps_offset")})
-        self.schedule_cfg = _d(noise_schedule)
+                a2l_spec = self.a2l_spec
+                self.a2l = AudioToLatents(aud.dim, self.dual_unet.time_embed_dim, a2l_spec.num_embeddings,
+                                          a2l_spec.dim, a2l_spec.heads)
+        self.masks = ConditionMasks(**vars(spec(MasksSpec, masks, "masks")))
+        self.noise_schedule = dict(noise_schedule)  # diffusers kwargs over SD 1.5's schedule
+        ddpm = {k: v for k, v in {**SD15_SCHEDULE, **self.noise_schedule}.items()
+                if k not in ("set_alpha_to_one", "steps_offset")}  # DDIM-only keys
+        self.noise_scheduler = DDPMScheduler(**ddpm)
         self.stage = "stage2"
         log.info("Loopy parameters per module: %s",
                  {k: f"{v / 1e6:.2f}M" for k, v in self.parameter_counts().items()})
 
-    def on_fit_start(self) -> None:
-        if self.logger is not None:  # parameter counts beside the run's config in the tracking store
-            self.logger.log_hyperparams({f"params/{k}": v for k, v in self.parameter_counts().items()})
-
-    # -- stages --------------------------------------------------------------------------------------
-    def set_stage(self, name: str) -> None:
-        """stage1: single frame + reference, no temporal or audio modules; stage2: all modules (§3.4)."""
-        if name not in STAGES:
-            raise ValueError(f"LoopyModule.set_stage: unknown stage {name!r}; model.stages names must be {STAGES}")
-        self.stage = name
-
+    # -- stages (stage1: single frame + reference, no temporal or audio modules; stage2: all modules, §3.4)
     def trainable_modules(self) -> list[torch.nn.Module]:
         dual = self.dual_unet
         image = [dual.reference_net, dual.denoising_unet]
@@ -139,9 +137,8 @@ class LoopyModule(L.LightningModule):
             p.requires_grad_(False)
         for p in params:
             p.requires_grad_(True)
-        betas = tuple(self.optim_cfg.get("betas", (0.9, 0.999)))
-        return torch.optim.AdamW(params, lr=float(self.optim_cfg.get("lr", 1e-5)),
-                                 weight_decay=float(self.optim_cfg.get("weight_decay", 1e-2)), betas=betas)
+        return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay,
+                                 betas=tuple(self.optim.betas))
 
     # -- conditions ----------------------------------------------------------------------------------
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -204,7 +201,7 @@ class LoopyModule(L.LightningModule):
         if landmarks.shape[1] < 2:
             raise ValueError(f"the expression variance needs at least 2 frames per clip, the batch has "
                              f"{landmarks.shape[1]} (data.clip.num_frames)")
-        scale = float(self.var_cfg.get("scale", 1000.0))
+        scale = self.variance.scale
         lm = landmarks.float()
         return head_motion_variance(lm[:, :, IBUG_NOSE_TIP], scale), expression_variance(lm, scale)
 
@@ -249,14 +246,14 @@ class LoopyModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)
-        self.log(f"train/loss_{self.stage}", loss, prog_bar=True, batch_size=batch["frames"].shape[0])
+        self.log_loss(loss, batch["frames"].shape[0])
         return loss
 
     # -- sampling ------------------------------------------------------------------------------------
     def guided_eps(self, z, t, feats, audio, lat) -> torch.Tensor:
         """Three-branch guidance (§3.4) as ONE batched forward: rows = (all, no audio, no audio + no ref)."""
         b = z.shape[0]
-        ar, rr = float(self.cfg_cfg.get("audio_ratio", 5.0)), float(self.cfg_cfg.get("ref_ratio", 3.0))
+        ar, rr = self.guidance.audio_ratio, self.guidance.ref_ratio
         zero = torch.zeros(b, dtype=torch.bool, device=z.device)
         one = ~zero
         ref_keep = torch.cat([one, one, zero])
@@ -266,7 +263,7 @@ class LoopyModule(L.LightningModule):
         eps = self.dual_unet(z.repeat(3, 1, 1, 1, 1), steps, feats.repeat(3), ref_keep, audio3, lat3,
                              temporal=True)
         e_audio, e_ref, e_base = eps.chunk(3)
-        return cfg_combine(e_audio, e_ref, e_base, ar, rr)
+        return combine_guidance([e_audio, e_ref, e_base], [ar, rr])
 
     @torch.no_grad()
     def generate(self, reference: torch.Tensor, audio: torch.Tensor, num_frames: int, fps: float | None = None,
@@ -282,7 +279,7 @@ class LoopyModule(L.LightningModule):
         c_audio = torch.cat([c_audio, c_audio[:, -1:].expand(-1, pad, -1, -1)], 1) if pad else c_audio
         ref = self.encode_frames(reference[:, None])[:, 0]
         shape = ref.shape[1:]
-        scheduler = make_ddim(self.schedule_cfg)
+        scheduler = make_ddim(self.noise_schedule)
 
         def clip_fn(i, history, mask):
             motion, _ = self.tsm(history, mask)  # zeros until generated (§3.4)
@@ -291,8 +288,7 @@ class LoopyModule(L.LightningModule):
             lat = self.motion_latents(a.mean((1, 2)))
             noise = torch.randn((b, t_len, *shape), generator=generator, device=ref.device, dtype=ref.dtype)
             return ddim_sample(lambda z, t: self.guided_eps(z, t, feats, a, lat), noise, scheduler,
-                               int(self.sampling_cfg.get("num_steps", 25)),
-                               bool(self.sampling_cfg.get("progress", False)))
+                               self.sampling.num_steps, self.sampling.progress)
 
         latents = generate_long_video(clip_fn, num_frames, t_len, self.tsm.num_input_frames, tuple(shape), batch=b,
                                       device=ref.device, dtype=ref.dtype)
@@ -300,29 +296,16 @@ class LoopyModule(L.LightningModule):
                             for i in range(0, num_frames, t_len)], 1)
         return frames.clamp(-1, 1)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1).max())  # the writer cuts each item to its own length
-        fps = batch.get("fps", self.fps)
-        if torch.is_tensor(fps):
-            fps = fps.reshape(-1)[0]
-        elif isinstance(fps, (list, tuple)):
-            fps = fps[0]
-        fps = float(fps)
-        return {"video": self.generate(batch["reference"], batch["audio"], n, fps)}
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
+        return self.generate(batch["reference"], batch["audio"], num_frames, fps)
 
     # -- reporting -----------------------------------------------------------------------------------
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters per paper module (works on the meta device)."""
+    def parameter_groups(self) -> dict[str, list[torch.nn.Module]]:
         dual = self.dual_unet
-
-        def count(mods):
-            return sum(p.numel() for m in mods for p in m.parameters())
-
         temporal = list(dual.temporal.values())
-        return {"reference_net": count([dual.reference_net]), "denoising_unet": count([dual.denoising_unet]),
-                "inter_clip_temporal": count([b.inter for b in temporal]),
-                "intra_clip_temporal": count([b.intra for b in temporal if b.intra is not None]),
-                "audio_cross_attention": count([b.audio for b in temporal if b.audio is not None]),
-                "audio_projection": count([self.audio_proj]),
-                "audio_to_latents": count([self.a2l] if self.a2l else []),
-                "audio_encoder_frozen": count([self.audio_encoder]), "latent_codec_frozen": count([self.codec])}
+        return {"reference_net": [dual.reference_net], "denoising_unet": [dual.denoising_unet],
+                "inter_clip_temporal": [b.inter for b in temporal],
+                "intra_clip_temporal": [b.intra for b in temporal if b.intra is not None],
+                "audio_cross_attention": [b.audio for b in temporal if b.audio is not None],
+                "audio_projection": [self.audio_proj], "audio_to_latents": [self.a2l] if self.a2l else [],
+                "audio_encoder_frozen": [self.audio_encoder], "latent_codec_frozen": [self.codec]}

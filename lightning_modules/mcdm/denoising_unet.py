@@ -78,7 +78,8 @@ class MCDMUNet(nn.Module):
 
     Args:
         unet_config / pretrained_path: the SD U-Net (config used without weights).
-        present_dim: width of the F_pc tokens. heads: heads of the new attentions.
+        present_dim: width of the F_pc tokens. heads: heads of the present-clip reference attention;
+        temporal_heads: heads of the temporal attention (``model.mta.heads``).
         temporal: 'memory' (MTA, the paper) or 'standard' (the w/o-MTA ablation).
         alpha, nb_features: MTA's Eq. 5 weight and FAVOR+ random features.
         reference_unet: True builds variant B2's reference U-Net.
@@ -90,7 +91,7 @@ class MCDMUNet(nn.Module):
 
     def __init__(self, unet_config: dict | None = None, pretrained_path: str | None = None, present_dim: int = 768,
                  heads: int = 8, temporal: str = "memory", alpha: float = 0.1, nb_features: int = 64,
-                 reference_unet: bool = False):
+                 reference_unet: bool = False, temporal_heads: int = 8):
         super().__init__()
         if temporal not in ("memory", "standard"):
             raise ValueError(f"model.mta.kind must be 'memory' or 'standard', got {temporal!r}")
@@ -115,8 +116,9 @@ class MCDMUNet(nn.Module):
             nn.init.zeros_(present.to_out[0].weight)  # a new branch starts as a no-op on a trained U-Net
             nn.init.zeros_(present.to_out[0].bias)
             self.present_ref[key] = present
-            self.temporal[key] = (MemoryEfficientTemporalAttention(c, h, nb_features, alpha) if temporal == "memory"
-                                  else StandardTemporalAttention(c, h))
+            th = temporal_heads if c % temporal_heads == 0 else 1  # model.mta.heads
+            self.temporal[key] = (MemoryEfficientTemporalAttention(c, th, nb_features, alpha)
+                                  if temporal == "memory" else StandardTemporalAttention(c, th))
             reference = (block.attn1, self._bank, f"{name}.attn1.processor") if reference_unet else None
             procs[f"{name}.attn2.processor"] = DualReferenceProcessor(self._ctx, key, present, reference)
             if reference_unet:

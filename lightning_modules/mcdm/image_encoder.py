@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.weights import fixed_seed_init
+from core.weights import fixed_seed_init
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ and clip-after-clip sampling whose state (archived clip + motion memory) has a f
 Config groups (``experiments/configs/model/mcdm.yaml``): ``latent``, ``pretrained``, ``unet``,
 ``archived`` (enabled, encoder, aggregator, num_frames a, num_tokens m, num_queries n, patch_size),
 ``present`` (source: motion | audio), ``mta`` (kind, alpha, heads, nb_features), ``motion_prior``,
-``audio``, ``image``, ``optim``, ``train``, ``sampling``, ``schedule``.
+``audio``, ``image``, ``optim``, ``guidance`` (scale, present_drop), ``sampling``, ``noise_schedule``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import logging
 import math
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from torch import nn
 from tqdm.auto import tqdm
 
+from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
@@ -28,24 +28,31 @@ from lightning_modules.mcdm.denoising_unet import MCDMUNet
 from lightning_modules.mcdm.image_encoder import ClipImageEncoder
 from lightning_modules.mcdm.motion_encoders import MotionEncoders
 from lightning_modules.mcdm.motion_prior import PresentClipMotionPrior
-from lightning_modules.sampling import ddim_sample, diffusion_target, make_ddim
+from lightning_modules.mcdm.spec import (
+    ArchivedSpec,
+    AudioSpec,
+    GuidanceSpec,
+    ImageSpec,
+    MotionPriorSpec,
+    MTASpec,
+    OptimSpec,
+    PresentSpec,
+    SamplingSpec,
+)
+from lightning_modules.sampling import combine_guidance, ddim_sample, diffusion_target, make_ddim
+from lightning_modules.spec import LatentSpec, PretrainedSpec, spec
 
 log = logging.getLogger(__name__)
 STAGES = ("stage1", "stage2", "stage3")
 
 
-def _d(value) -> dict:
-    return {} if value is None else dict(value)
-
-
-def _choice(cfg: dict, key: str, default: str, allowed: tuple, group: str) -> str:
-    value = cfg.get(key, default)
+def _choice(value: str, allowed: tuple, key: str) -> str:
     if value not in allowed:
-        raise ValueError(f"model.{group}.{key} must be one of {allowed}, got {value!r}")
+        raise ValueError(f"model.{key} must be one of {allowed}, got {value!r}")
     return value
 
 
-class MCDMModule(L.LightningModule):
+class MCDMModule(PortraitModule):
     """MCDM: archived-clip motion prior + present-clip motion-prior diffusion model + denoising U-Net with
     memory-efficient temporal attention.
 
@@ -55,29 +62,33 @@ class MCDMModule(L.LightningModule):
     present-clip reference attention and the MTA.
     """
 
-    def __init__(self, num_frames: int = 16, fps: float = 25.0, stages=None, name: str = "mcdm", pretrained=None,
-                 latent=None, unet=None, archived=None, present=None, mta=None, motion_prior=None, audio=None,
-                 image=None, optim=None, train=None, sampling=None, schedule=None):
+    STAGES = STAGES
+
+    def __init__(self, *, num_frames: int, fps: float, pretrained, latent, unet, archived, present, mta,
+                 motion_prior, audio, image, guidance, sampling, noise_schedule, optim, stages=None,
+                 name: str = "mcdm"):
         super().__init__()
         self.save_hyperparameters()
         self.num_frames, self.fps = int(num_frames), float(fps)
-        pre, lat, arc, pres, mt, mp, aud, img = (_d(x) for x in (pretrained, latent, archived, present, mta,
-                                                                  motion_prior, audio, image))
-        self.optim_cfg, self.train_cfg, self.sampling_cfg = _d(optim), _d(train), _d(sampling)
-        self.codec = build_latent_codec(pre.get("path"), int(lat.get("factor", 8)), _d(lat.get("vae")) or None,
-                                        lat.get("vae_path"), lat.get("autoencoder"))
+        pre, lat = spec(PretrainedSpec, pretrained, "pretrained"), spec(LatentSpec, latent, "latent")
+        arc, pres = spec(ArchivedSpec, archived, "archived"), spec(PresentSpec, present, "present")
+        mt, mp = spec(MTASpec, mta, "mta"), spec(MotionPriorSpec, motion_prior, "motion_prior")
+        aud, img = spec(AudioSpec, audio, "audio"), spec(ImageSpec, image, "image")
+        self.guidance = spec(GuidanceSpec, guidance, "guidance")
+        self.sampling, self.optim = spec(SamplingSpec, sampling, "sampling"), spec(OptimSpec, optim, "optim")
+        self.codec = build_latent_codec(pre.path, lat.factor, lat.vae or None, lat.vae_path, lat.autoencoder)
         self.codec.requires_grad_(False)
 
-        self.archived_enabled = bool(arc.get("enabled", True))
-        self.archived_encoder = _choice(arc, "encoder", "vae_patchify", ("vae_patchify", "reference_unet"), "archived")
-        self.num_archived = int(arc.get("num_frames", 16))
-        self.num_tokens = arc.get("num_tokens")
-        self.present_source = _choice(pres, "source", "motion", ("motion", "audio"), "present")
-        motion_dim = int(mp.get("motion_dim", 64))
+        self.archived_enabled = arc.enabled
+        self.archived_encoder = _choice(arc.encoder, ("vae_patchify", "reference_unet"), "archived.encoder")
+        self.num_archived = arc.num_frames
+        self.num_tokens = arc.num_tokens
+        self.present_source = _choice(pres.source, ("motion", "audio"), "present.source")
+        motion_dim = mp.motion_dim
         with init_stream("unet"):  # the SD U-Net draws first inside it: the same whatever the MTA kind
-            self.unet = MCDMUNet(_d(unet), pre.get("path"), present_dim=motion_dim, heads=int(pres.get("heads", 8)),
-                                 temporal=_choice(mt, "kind", "memory", ("memory", "standard"), "mta"),
-                                 alpha=float(mt.get("alpha", 0.1)), nb_features=int(mt.get("nb_features", 64)),
+            self.unet = MCDMUNet(dict(unet), pre.path, present_dim=motion_dim, heads=pres.heads,
+                                 temporal=_choice(mt.kind, ("memory", "standard"), "mta.kind"),
+                                 alpha=mt.alpha, nb_features=mt.nb_features, temporal_heads=mt.heads,
                                  reference_unet=self.archived_encoder == "reference_unet")
         # "w/o F_a" (Table 4) omits only the historical frames: the prior stays, every archived slot
         # holding the reference (archived_from_history), so the denoiser still sees the identity.
@@ -86,33 +97,29 @@ class MCDMModule(L.LightningModule):
         if self.archived_encoder == "vae_patchify":
             with init_stream("archived"):
                 self.archived = ArchivedClipMotionPrior(self.codec.latent_channels, self.unet.cross_dim,
-                                                        int(arc.get("patch_size", 4)), int(arc.get("num_queries", 16)),
-                                                        _choice(arc, "aggregator", "frame_aligned",
-                                                                ("frame_aligned", "qformer"), "archived"))
-        self.audio_encoder = Wav2VecAudioEncoder(aud.get("wav2vec_path"), _d(aud.get("random_config")))
-        self.audio_context = int(aud.get("context_frames", 2))
-        self.image_encoder = ClipImageEncoder(img.get("clip_path"), _d(img.get("random_config")))
+                                                        arc.patch_size, arc.num_queries,
+                                                        _choice(arc.aggregator, ("frame_aligned", "qformer"),
+                                                                "archived.aggregator"))
+        self.audio_encoder = Wav2VecAudioEncoder(aud.wav2vec_path, aud.random_config)
+        self.audio_context = aud.context_frames
+        self.image_encoder = ClipImageEncoder(img.clip_path, img.random_config)
         with init_stream("motion_encoders"):
-            self.motion_encoders = MotionEncoders(motion_dim, int(mp.get("encoder_hidden", 128)))
+            self.motion_encoders = MotionEncoders(motion_dim, mp.encoder_hidden)
         with init_stream("motion_prior"):
             self.motion_prior = PresentClipMotionPrior(self.audio_encoder.feature_dim, self.image_encoder.dim,
-                                                       motion_dim, int(mp.get("dim", 256)), int(mp.get("layers", 8)),
-                                                       int(mp.get("heads", 4)))
+                                                       motion_dim, mp.dim, mp.layers, mp.heads)
         # "w/o F_pc" (Table 4): an audio attention takes the present-clip branch's place
         with init_stream("audio_proj"):
             self.audio_proj = (nn.Linear(self.audio_encoder.feature_dim, motion_dim) if self.present_source == "audio"
                                else None)
-        self.landmark_drop = float(mp.get("landmark_drop", 0.5))
-        self.use_landmarks = bool(mp.get("use_landmarks", False))
+        self.landmark_drop = mp.landmark_drop
+        self.use_landmarks = mp.use_landmarks
         if not 0.0 <= self.landmark_drop <= 1.0:
             raise ValueError(f"model.motion_prior.landmark_drop must lie in [0, 1], got {self.landmark_drop}")
-        self.scheduler = make_ddim(_d(schedule))
+        self.scheduler = make_ddim(dict(noise_schedule))
         for frozen in (self.audio_encoder, self.image_encoder):
             frozen.requires_grad_(False)
-        self.stage_names = [s["name"] for s in (stages or [{"name": "stage1"}])]
-        for s in self.stage_names:
-            if s not in STAGES:
-                raise ValueError(f"model.stages: unknown stage {s!r}; MCDM has {STAGES}")
+        self.stage_names = self.check_stages(stages) or ["stage1"]
         self.set_stage(self.stage_names[0])
 
     # -- stages ----------------------------------------------------------------------------------------
@@ -129,9 +136,7 @@ class MCDMModule(L.LightningModule):
 
     def set_stage(self, name: str) -> None:
         """Freeze everything, then unfreeze the groups trained in ``name`` (§3.5)."""
-        if name not in STAGES:
-            raise ValueError(f"unknown MCDM stage {name!r} in model.stages; expected one of {STAGES}")
-        self.stage = name
+        super().set_stage(name)
         self.requires_grad_(False)
         groups = self.module_groups()
         for g in self.STAGE_GROUPS[name]:
@@ -140,8 +145,7 @@ class MCDMModule(L.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=float(self.optim_cfg.get("lr", 1e-5)),
-                                 weight_decay=float(self.optim_cfg.get("weight_decay", 0.01)))
+        return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
 
     # -- conditions ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -206,7 +210,7 @@ class MCDMModule(L.LightningModule):
         with torch.no_grad():  # teacher forcing: ground-truth motion tokens from the (stage-2) encoders
             motion = self.motion_encoders(batch["landmarks"])
         f_pc = self.present_tokens(motion, feats)
-        keep = torch.rand(b, device=self.device) >= float(self.train_cfg.get("cfg_drop", 0.1))
+        keep = torch.rand(b, device=self.device) >= self.guidance.present_drop
         if self.present_source == "motion":
             keep = keep & batch.get("landmark_mask", torch.ones(b, device=self.device)).to(torch.bool)
         f_pc = f_pc * keep.view(b, 1, 1, 1).to(f_pc.dtype)
@@ -215,7 +219,7 @@ class MCDMModule(L.LightningModule):
         t_rep = ts.repeat_interleave(t)
         zt = self.scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
         pred = self.unet(zt, t_rep, f_ac, f_pc.flatten(0, 1), t)
-        # epsilon (SD 1.5); schedule.prediction_type switches to v or x0 targets
+        # epsilon (SD 1.5); noise_schedule.prediction_type switches to v or x0 targets
         return F.mse_loss(pred, diffusion_target(self.scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep))
 
     def prior_loss(self, batch: dict) -> torch.Tensor:
@@ -241,7 +245,7 @@ class MCDMModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.prior_loss(batch) if self.stage == "stage2" else self.denoise_loss(batch)
-        self.log(f"train/{self.stage}_loss", loss, prog_bar=True, batch_size=batch["frames"].shape[0])
+        self.log_loss(loss, batch["frames"].shape[0])
         return loss
 
     # -- sampling ------------------------------------------------------------------------------------------
@@ -279,8 +283,7 @@ class MCDMModule(L.LightningModule):
         across clips. Memory is constant in ``num_frames`` when ``on_clip(index, frames)`` consumes the
         decoded clips (then None is returned); otherwise returns (B, num_frames, 3, H, W) in [-1, 1]."""
         fps = float(fps or self.fps)
-        steps = int(self.sampling_cfg.get("steps", 25))
-        scale = float(self.sampling_cfg.get("guidance_scale", 2.0))
+        steps, scale = self.sampling.num_steps, self.guidance.scale
         if landmarks is None and self.use_landmarks:
             raise ValueError("model.motion_prior.use_landmarks is true but the test item has no landmarks")
         b, t = reference.shape[0], self.num_frames
@@ -309,8 +312,7 @@ class MCDMModule(L.LightningModule):
                 e = self.unet(zz, ts.expand(zz.shape[0]), f_ac, f_pc, t, carry=carry)
                 if branches == 1:
                     return e
-                cond, uncond = e.chunk(2)
-                return uncond + scale * (cond - uncond)
+                return combine_guidance(e.chunk(2), [scale])
 
             noise = torch.randn(b * t, *ref_lat.shape[1:], device=ref_lat.device, dtype=ref_lat.dtype)
             z = ddim_sample(eps_fn, noise, DDIMScheduler.from_config(self.scheduler.config), steps).view(b, t, *ref_lat.shape[1:])
@@ -325,18 +327,11 @@ class MCDMModule(L.LightningModule):
                 clips.append(video)
         return None if on_clip is not None else torch.cat(clips, 1)
 
-    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
-        n = int(batch["num_frames"].reshape(-1)[0])
-        fps = batch.get("fps", self.fps)
-        fps = float(fps.reshape(-1)[0]) if torch.is_tensor(fps) else float(fps[0] if isinstance(fps, (list, tuple)) else fps)
+    def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         landmarks = batch.get("landmarks") if self.use_landmarks else None  # §3.5: only when specified
-        return {"video": self.generate(batch["reference"], batch["audio"], n, fps, landmarks)}
+        return self.generate(batch["reference"], batch["audio"], num_frames, fps, landmarks)
 
     # -- reporting -----------------------------------------------------------------------------------------
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters per paper module (works on the meta device)."""
-        counts = {k: sum(p.numel() for m in mods for p in m.parameters()) for k, mods in self.module_groups().items()}
-        counts.update(audio_encoder_frozen=sum(p.numel() for p in self.audio_encoder.parameters()),
-                      image_encoder_frozen=sum(p.numel() for p in self.image_encoder.parameters()),
-                      latent_codec_frozen=sum(p.numel() for p in self.codec.parameters()))
-        return counts
+    def parameter_groups(self) -> dict[str, list[nn.Module]]:
+        return {**self.module_groups(), "audio_encoder_frozen": [self.audio_encoder],
+                "image_encoder_frozen": [self.image_encoder], "latent_codec_frozen": [self.codec]}

@@ -64,16 +64,10 @@ class FaceTrack:
         return float(self.found.mean()) if len(self.found) else 0.0
 
 
-def get_backend(name: str = "mediapipe", weights_cfg: dict | None = None, lab=None):
-    """Build a landmark backend by name: ``mediapipe`` (offline default), ``dwpose``, or ``synthtalk``
-    (the face network trained on SynthTalk; ``lab`` is its evaluator folder, ``metrics.synthtalk``)."""
-    if name == "synthtalk":
-        if lab is None:
-            raise ValueError("landmark backend 'synthtalk' needs the SynthTalk evaluator folder (lab=, "
-                             "--lab; metrics.synthtalk.ensure_evaluators returns it)")
-        from metrics.synthtalk.lab import open_lab
-
-        return open_lab(lab).tracker()
+def get_backend(name: str = "mediapipe", weights_cfg: dict | None = None):
+    """Build a landmark backend by name: ``mediapipe`` (offline default) or ``dwpose``. The face network
+    trained on SynthTalk is ``metrics.synthtalk.lab.open_lab(folder).tracker()`` (it builds on this
+    package, so it is handed to the scorers as an object, not looked up here)."""
     if name == "mediapipe":
         from metrics.landmarks.mediapipe_backend import MediaPipeFaceMesh
 
@@ -84,7 +78,7 @@ def get_backend(name: str = "mediapipe", weights_cfg: dict | None = None, lab=No
         return DWPose.from_weights(weights_cfg)
     raise ValueError(
         f"unknown landmark backend {name!r} (config key metrics.landmarks.backend); "
-        "use 'mediapipe', 'dwpose' or 'synthtalk'"
+        "use 'mediapipe' or 'dwpose' (the SynthTalk face network: eval.lab / --lab)"
     )
 
 

@@ -153,8 +153,8 @@ class DWPose:
 
     @classmethod
     def from_weights(cls, weights_cfg: dict | None = None) -> DWPose:
-        """Both files through ``metrics/weights.py`` (raises MissingWeightsError naming them)."""
-        from metrics.weights import resolve
+        """Both files through ``core/weights.py`` (raises MissingWeightsError naming them)."""
+        from core.weights import resolve
 
         return cls(resolve("dwpose_det", weights_cfg), resolve("dwpose_pose", weights_cfg))
 

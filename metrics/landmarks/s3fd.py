@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms
 
+from core.weights import load_torch, wrong_file
 from metrics.landmarks import VideoSkipped
-from metrics.weights import load_torch, wrong_file
 
 MEANS_RGB = (123.0, 117.0, 104.0)
 MIN_SIZES = (16, 32, 64, 128, 256, 512)

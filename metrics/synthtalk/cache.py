@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import time
-import uuid
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from core.atomic import atomic_path
 from metrics.synthtalk.config import CODE_VERSION, EvaluatorConfig, cache_key
 from metrics.synthtalk.data import SynthTalkFolder
 from metrics.synthtalk.lab import FILES, DamagedFile, load_face, load_json, load_sync, save_face_blob
@@ -34,23 +34,10 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 3600  # a waiting process gives up after an hour (a first run trains in minutes)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: Path, write) -> None:
-    """``write(tmp_path)``, then rename onto ``path``; mode 0o666 minus the umask, as open() gives."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # open()'s mode, umask applied
-    try:
+    """``write(tmp_path)`` into a temporary sibling renamed onto ``path`` (``core.atomic.atomic_path``)."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _save_torch(path: Path, obj) -> None:

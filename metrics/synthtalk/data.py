@@ -10,7 +10,7 @@
     <folder>/params.json                  the generator parameters, ``version`` among them
 
 The metrics package sits below the data modules, so this reader knows the layout only, never the
-generator's code; mp4/wav decoding goes through ``datamodules.video_io`` imported on use, as
+generator's code; mp4/wav decoding goes through ``core.video_io`` imported on use, as
 ``metrics/evaluate.py`` does.
 """
 
@@ -77,8 +77,8 @@ class SynthTalkFolder:
         return self.folder / "videos" / f"{video_id}.mp4"
 
     def clip(self, video_id: str) -> Clip:
-        """Decode one clip and its ground truth (lazy ``datamodules.video_io`` import)."""
-        from datamodules.video_io import read_audio, read_video
+        """Decode one clip and its ground truth (lazy ``core.video_io`` import)."""
+        from core.video_io import read_audio, read_video
 
         video = read_video(self.video_path(video_id), with_audio=False)
         audio = read_audio(self.folder / "videos" / f"{video_id}.wav")

@@ -61,7 +61,7 @@ def motion_scorer(lab, device: str = "cpu", **options):
     """Glo / Exp / DGlo / DExp (Loopy eqs. 3-7) on the SynthTalk face network's keypoints."""
     from metrics.motion import MotionScorer
 
-    scorer = MotionScorer(None, device=device, backend="synthtalk", lab=lab, **options)
+    scorer = MotionScorer(None, device=device, backend=_lab(lab).tracker(), **options)
     scorer.protocol = (
         "Loopy appendix B.1 eqs. 3-7 on the iBUG-68 points of the SynthTalk face network "
         "(trained on SynthTalk) instead of DWPose"

@@ -128,7 +128,7 @@ def fixed_seed_init(seed: int = 0):
 
 def _spec(key: str) -> WeightSpec:
     if key not in WEIGHTS:
-        raise KeyError(f"unknown weights key {key!r}; known keys: {', '.join(WEIGHTS)} (metrics/weights.py)")
+        raise KeyError(f"unknown weights key {key!r}; known keys: {', '.join(WEIGHTS)} (core/weights.py)")
     return WEIGHTS[key]
 
 

@@ -1,9 +1,12 @@
-"""Throughput benchmark (not a test): videos per second of each scorer on synthetic clips.
+"""Scorer benchmarks (parts ``metrics``, ``face`` and ``frechet`` of ``python -m experiments.bench``).
 
-``metric_throughput(seconds=5, size=512)`` builds one clip of ``seconds * fps`` frames at
-``size x size`` (scikit-image's astronaut, shifted a little every frame, with a tone as audio),
-scores it ``repeats`` times per scorer group and returns ``{group: videos/s}``. Set metrics are
-timed on feature extraction for pred and gt (the distance itself is negligible).
+- ``metric_throughput(seconds=5, size=512)`` builds one clip of ``seconds * fps`` frames at ``size x size``
+  (scikit-image's astronaut, shifted a little every frame, with a tone as audio), scores it ``repeats``
+  times per scorer group and returns ``{group: videos/s}``. Set metrics are timed on feature extraction
+  for pred and gt (the distance itself is negligible).
+- ``face_throughput``: the face-based per-video scorers (Sync, Glo/Exp, Smo), best of ``repeats`` runs on
+  the astronaut panned a few pixels per frame (a real face, so the detectors do their full work).
+- ``frechet_interval_cost``: the cost of a set metric's bootstrap interval.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def synthetic_video(seconds: float = 5.0, size: int = 512, fps: float = 25.0, se
     """A moving face-like clip: astronaut crop drifting by a few pixels, 16 kHz tone as audio."""
     from skimage.data import astronaut
 
-    from datamodules.video_io import Video
+    from core.video_io import Video
 
     rng = np.random.default_rng(seed)
     base = cv2.resize(astronaut()[0:300, 100:400], (size + 16, size + 16))
@@ -49,20 +52,6 @@ def metric_throughput(groups=None, seconds: float = 5.0, size: int = 512, repeat
     return out
 
 
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m metrics.bench")
-    ap.add_argument("--groups", nargs="*", default=None)
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--device", default="cpu")
-    a = ap.parse_args()
-    for g, v in metric_throughput(a.groups, a.seconds, a.size, a.repeats, device=a.device).items():
-        print(f"{g:>7}: {v:.3f} videos/s")
-
-
 def frechet_interval_cost(dim: int = 2048, videos: int = 20, rows_per_video: int = 150, timed_resamples: int = 5,
                           n_boot: int = 100, seed: int = 0) -> dict:
     """Seconds per bootstrap resample of a set metric and the cost of an ``n_boot``-resample interval.
@@ -85,4 +74,41 @@ def frechet_interval_cost(dim: int = 2048, videos: int = 20, rows_per_video: int
         per = (time.perf_counter() - t0) / (timed_resamples + 1)  # + 1: the point estimate itself
         out.update({f"{case}_rows_per_side": videos * rows, f"{case}_s_per_resample": per,
                     f"{case}_s_per_interval": per * (n_boot + 1)})
+    return out
+
+
+def bench_video(size: int = 64, frames: int = 50, fps: float = 25.0):
+    """The benchmark clip: uint8 [frames, size, size, 3] face video with audio."""
+    from skimage.data import astronaut
+
+    from core.video_io import Video
+
+    img = astronaut()
+    f = np.stack([cv2.resize(img[0:256, 100 + 2 * (t % 20):356 + 2 * (t % 20)], (size, size)) for t in range(frames)])
+    n = int(round(frames / fps * 16000))
+    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(n) / 16000)).astype(np.float32)
+    return Video(frames=f, fps=fps, audio=audio, sample_rate=16000)
+
+
+def face_throughput(size: int = 64, frames: int = 50, repeats: int = 3, weights_cfg: dict | None = None,
+               progress: bool = True) -> dict[str, float]:
+    """Videos per second for SyncScorer, MotionScorer (with gt) and SmoothnessScorer,
+    best of ``repeats`` timed runs after one warm-up, on the current device (CPU)."""
+    from metrics.motion import MotionScorer
+    from metrics.smoothness import SmoothnessScorer
+    from metrics.sync import SyncScorer
+
+    video = bench_video(size, frames)
+    scorers = {"Sync": SyncScorer(weights_cfg), "Motion": MotionScorer(weights_cfg),
+               "Smo": SmoothnessScorer(weights_cfg)}
+    out = {}
+    for name, sc in tqdm(scorers.items(), desc="face scorers", disable=not progress):
+        gt = video if name == "Motion" else None
+        sc.score_video(video, gt)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sc.score_video(video, gt)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 1.0 / best
     return out

@@ -23,10 +23,14 @@ DEBUG_FLAG = "--debug"
 _state = {"entered": False}  # whether a Hydra task function started (else Hydra refused the config)
 
 
+class ConfigError(ValueError):
+    """A config value or key a command cannot use; the message names the key and what to do."""
+
+
 def _user_error_types() -> tuple[type[BaseException], ...]:
     # a TrackingUnavailable can only come from an imported tracking module: looking it up instead of
     # importing it keeps MLflow off the path of a config error
-    tracking = sys.modules.get("experiments.tracking")
+    tracking = sys.modules.get("core.tracking")
     return (OSError, ValueError) + ((tracking.TrackingUnavailable,) if tracking else ())
 
 

@@ -1,12 +1,13 @@
 """What the suite trains once and every later run reuses: a folder per key, filled by one process.
 
-The SynthTalk autoencoder (``lightning_modules/autoencoder.py``) and shared training stages
-(``experiments/stage_cache.py``) live in such folders beside the data. Filling one:
+The SynthTalk autoencoder (``lightning_modules/autoencoder.py``), shared training stages
+(``experiments/stage_cache.py``) and any network the suite trains for a metric live in such folders
+beside the data. Filling one:
 
 - takes a file lock (``<folder>.lock``), so two runs started at once train it once: the second waits
   and then reads what the first wrote;
-- builds into a hidden temporary folder and renames it into place, so a killed run never leaves a
-  half-written folder behind;
+- builds into a hidden temporary folder and renames it into place (``core.atomic.atomic_path``), so a
+  killed run never leaves a half-written folder behind;
 - checks a folder before use; a damaged one (truncated or foreign file, missing key) is reported with
   a warning naming the file, moved aside as ``<folder>.damaged-<time>`` and trained again. Nothing
   else in the cache is touched.
@@ -17,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
+
+from core.atomic import atomic_path, sweep_partials
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +72,9 @@ def get_or_build(folder: str | os.PathLike, build: Callable[[Path], dict], check
                 log.warning("%s in %s is damaged (%s); moved aside to %s and training it again", what, folder, e,
                             aside.name)
                 os.replace(folder, aside)
-        for stale in folder.parent.glob(f".{folder.name}.tmp*"):  # a killed build's leftovers (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-        tmp.mkdir(parents=True)
-        try:
+        sweep_partials(folder, only_dead=False)  # a killed build's leftovers (we hold the lock)
+        with atomic_path(folder, folder=True) as tmp:
             meta = build(tmp)
             (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
             check(tmp)
-            os.replace(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datamodules.video_io import atomic_path
+from core.atomic import atomic_path
 
 # MediaPipe Face Mesh indices closest to the 68 iBUG points (jaw, brows, nose, eyes, lips), in iBUG order.
 MESH_TO_IBUG68 = [127, 234, 93, 132, 58, 136, 150, 176, 152, 400, 379, 365, 288, 361, 323, 454, 356,

@@ -2,15 +2,13 @@
 
 Every reader returns RGB uint8 frames ``[T, H, W, 3]`` and mono float32 audio in
 [-1, 1] resampled to the requested rate (16 kHz is what wav2vec2 and SyncNet
-expect). Every writer goes through a temporary file and ``os.replace`` so that a
-crash never leaves a half-written video behind a valid name.
+expect). Every writer goes through ``core.atomic.atomic_path`` so that a crash never
+leaves a half-written video behind a valid name.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile
+
+from core.atomic import atomic_path
 
 __all__ = [
     "Video",
@@ -27,7 +27,6 @@ __all__ = [
     "read_audio",
     "write_video",
     "write_wav",
-    "atomic_path",
 ]
 
 
@@ -68,47 +67,6 @@ class Video:
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.fps if self.fps else 0.0
-
-
-class atomic_path:
-    """Context manager yielding a temporary path next to ``path``; renamed on success.
-
-    The suffix is kept so FFmpeg picks the right muxer from the extension. The temporary file gets
-    the mode a plain ``open(path, "w")`` would give the result: 0o666 less the umask for a new file,
-    the old file's mode when one is replaced (``tempfile.mkstemp`` would make every output 0o600,
-    unreadable to the group that shares the results).
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            keep = stat.S_IMODE(self.path.stat().st_mode)
-        except FileNotFoundError:
-            keep = None
-        while True:
-            tmp = self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}{self.path.suffix}"
-            try:  # the kernel applies the umask to 0o666, exactly as for open()
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                continue
-            break
-        try:
-            if keep is not None:
-                os.fchmod(fd, keep)
-        finally:
-            os.close(fd)
-        self.tmp = tmp
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-        return False
 
 
 def _open(path: str | os.PathLike):
