@@ -223,10 +223,12 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
             if audio is not None and len(audio):
                 aus = c.add_stream("aac", rate=sample_rate)
                 aus.layout = "mono"
-            for f in frames:
-                # convert explicitly: PyAV's implicit rgb24 -> yuv420p conversion inside encode() gives
-                # other pixels from the third file a process writes on (measured: up to 30 levels apart)
+            for i, f in enumerate(frames):
                 yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+                # explicit timestamps: frames without pts got timestamps that differed from one file to the
+                # next in a process, and x264's rate control with them (same frames, other bytes, decoded
+                # pixels up to 31 levels apart; tests/test_video_io.py)
+                yuv.pts = i
                 for pkt in vs.encode(yuv):
                     c.mux(pkt)
             for pkt in vs.encode():

@@ -40,7 +40,7 @@ from datamodules.synth_faces import NOSE_TIP, make_identity, render_frame
 from datamodules.synth_motion import MotionStyle, blink_track, head_pose
 from datamodules.synth_speech import Speaker, frame_envelope, mouth_track, speak
 
-GENERATOR_VERSION = 3  # 3: frames encoded deterministically (video_io.write_video)
+GENERATOR_VERSION = 4  # 4: frames encoded with explicit timestamps, the same bytes in any process (core.video_io)
 
 
 def identity_names(num_identities: int) -> list[str]:
