@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 SHRINK = ["model.stages.0.max_steps=2", "model.stages.1.max_steps=2", "model.sampling.num_steps=2",
           "data.test_seconds=1.0", "eval.n_boot=50", "data.progress=false",
-          "+trainer.enable_progress_bar=false"]
+          "+trainer.enable_progress_bar=false",
+          "eval.evaluators={face: {steps: 5, width: 8}, sync: {steps: 5, batch: 4}, skill: false}"]
 
 
 def _block(lines: list[str], head: str, end: str) -> list[str]:
@@ -52,6 +53,10 @@ def test_tsm_stride_ablation_with_the_real_loopy_model(tmp_path, compose):
     assert sorted(kids) == sorted(variants)
     assert all(r.info.status == "FINISHED" for r in kids.values())
     assert all(any(k.startswith("test/") for k in r.data.metrics) for r in kids.values())
+    # SynthTalk's own evaluators scored the run (eval.lab=auto), and the parent names them
+    parent = next(r for r in runs if r.data.tags.get("suite.kind") == "parent")
+    assert "/evaluators/" in parent.data.tags["suite.evaluators"]
+    assert all(r.data.tags["backbone.FID"].startswith("synthtalk:") for r in kids.values())
 
     # every variant trained the real Loopy model, with its own TSM overrides
     for label, run in kids.items():
