@@ -116,7 +116,7 @@ def weight_keys(group: str, options: dict | None = None) -> tuple[str, ...]:
 def uses_lab(group: str, weights_cfg: dict | None = None, lab=None, options: dict | None = None) -> bool:
     """True when the SynthTalk evaluators in ``lab`` score ``group``: lab given, and not every official
     file the group needs with ``options`` (:func:`weight_keys`) is set."""
-    from metrics.weights import resolve
+    from core.weights import resolve
 
     if lab is None or group not in LAB_SCORERS:
         return False
