@@ -218,17 +218,19 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "medium" if crf else "veryslow", "threads": "1"}
+            vs.options = {"crf": str(crf), "preset": "medium" if crf else "veryslow", "threads": "1",
+                          "x264-params": "force-cfr=1"}
             aus = None
             if audio is not None and len(audio):
                 aus = c.add_stream("aac", rate=sample_rate)
                 aus.layout = "mono"
             for i, f in enumerate(frames):
                 yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
-                # explicit timestamps: frames without pts got timestamps that differed from one file to the
-                # next in a process, and x264's rate control with them (same frames, other bytes, decoded
-                # pixels up to 31 levels apart; tests/test_video_io.py)
-                yuv.pts = i
+                # x264's rate control reads the frames' timestamps: without pts (and now and then with them,
+                # through PyAV's time-base handling) the same frames were encoded to other pixels from one
+                # file to the next in a process (up to 34 levels apart; tests/test_video_io.py). Explicit
+                # timestamps, and force-cfr so that the rate control ignores them.
+                yuv.pts, yuv.time_base = i, 1 / rate
                 for pkt in vs.encode(yuv):
                     c.mux(pkt)
             for pkt in vs.encode():
