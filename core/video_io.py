@@ -218,7 +218,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25.0, 
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "medium" if crf else "veryslow", "threads": "1",
+            vs.options = {"crf": str(crf), "preset": "medium", "threads": "1",
                           "x264-params": "force-cfr=1"}
             aus = None
             if audio is not None and len(audio):

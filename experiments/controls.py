@@ -85,7 +85,7 @@ def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.nd
     return out
 
 
-def write_control(name: str, items: list[dict], folder: Path, crf: int = 18) -> tuple[Path, Path]:
+def write_control(name: str, items: list[dict], folder: Path, crf: int = 0) -> tuple[Path, Path]:
     """Write control ``name``'s videos into ``folder/pred`` and link the ground truth into ``folder/gt``,
     the layout a variant's samples have (so ``metrics.evaluate`` pairs them by name)."""
     from core.video_io import write_video

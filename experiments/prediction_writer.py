@@ -26,7 +26,7 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
 
 
 class PredictionWriter(BasePredictionWriter):
-    def __init__(self, pred_dir: str | Path, gt_dir: str | Path, crf: int = 18):
+    def __init__(self, pred_dir: str | Path, gt_dir: str | Path, crf: int = 0):
         super().__init__(write_interval="batch")
         self.pred_dir, self.gt_dir, self.crf = Path(pred_dir), Path(gt_dir), crf
         self.written: list[Path] = []
