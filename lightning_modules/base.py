@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Mapping
 
 import lightning as L
@@ -18,9 +19,9 @@ import torch
 from torch import nn
 
 
-class PortraitModule(L.LightningModule):
+class PortraitModule(L.LightningModule, metaclass=ABCMeta):
     """Base of the paper modules. Subclasses set ``STAGES`` and implement :meth:`sample_items` and
-    :meth:`parameter_groups`."""
+    :meth:`parameter_groups` (abstract: a subclass without them cannot be built)."""
 
     STAGES: tuple[str, ...] = ()
 
@@ -43,9 +44,9 @@ class PortraitModule(L.LightningModule):
         self.log(f"train/loss_{self.stage}", loss, prog_bar=True, batch_size=batch_size)
 
     # -- sampling ------------------------------------------------------------------------------------
+    @abstractmethod
     def sample_items(self, batch: dict, num_frames: int, fps: float, batch_idx: int) -> torch.Tensor:
         """Generate the batch's test items: (B, num_frames, 3, H, W) in [-1, 1]."""
-        raise NotImplementedError
 
     def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
         num_frames = int(batch["num_frames"].reshape(-1).max())  # the writer cuts each item to its own length
@@ -57,9 +58,9 @@ class PortraitModule(L.LightningModule):
         return {"video": self.sample_items(batch, num_frames, float(fps), batch_idx)}
 
     # -- reporting -----------------------------------------------------------------------------------
+    @abstractmethod
     def parameter_groups(self) -> dict[str, list[nn.Module]]:
         """Modules per paper component (frozen ones named ``*_frozen``)."""
-        raise NotImplementedError
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per paper component (works on the meta device)."""

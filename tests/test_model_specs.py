@@ -103,3 +103,16 @@ def test_sampling_a_checkpoint_of_an_older_run_reads_its_renamed_keys(tmp_path, 
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(loopy))
     with pytest.raises(ValueError, match=r"model\.cfg and model\.guidance are both set"):
         load_config(OmegaConf.create({"ckpt": str(tmp_path / "last.ckpt")}))
+
+
+def test_a_paper_module_without_sampling_or_parameter_groups_cannot_be_built():
+    from lightning_modules.base import PortraitModule
+
+    class Partial(PortraitModule):
+        STAGES = ("stage1",)
+
+        def parameter_groups(self):
+            return {}
+
+    with pytest.raises(TypeError, match="sample_items"):
+        Partial()
