@@ -28,7 +28,7 @@ SHRINK = ["model.stages.0.max_steps=2", "model.stages.1.max_steps=2", "model.sam
           "eval.evaluators={face: {steps: 5, width: 8}, sync: {steps: 5, batch: 4}, skill: false}"]
 
 
-def _block(lines: list[str], head: str, end: str) -> list[str]:
+def _block(lines: list[str], head: str, end: str | tuple[str, ...]) -> list[str]:
     """Row labels between a block's labelled rule and the next rule."""
     start = next(i for i, ln in enumerate(lines) if ln.startswith(r"\multicolumn") and head in ln) + 1
     stop = next(i for i in range(start, len(lines)) if lines[i].startswith(end))
@@ -73,5 +73,10 @@ def test_tsm_stride_ablation_with_the_real_loopy_model(tmp_path, compose):
     lines = (tmp_path / "reports" / "out" / "tsm_stride.tex").read_text().splitlines()
     paper_rows = list(cfg.experiment.report.paper_rows)
     assert sorted(_block(lines, r"\emph{Paper", r"\midrule")) == sorted(paper_rows)
-    assert _block(lines, r"\emph{Ours}", r"\bottomrule") == variants
+    assert _block(lines, r"\emph{Ours}", (r"\midrule", r"\bottomrule")) == variants
+    # the control rows (eval.controls) in a block of their own, after ours
+    from experiments.controls import CONTROLS
+
+    controls = [CONTROLS[n] for n in cfg.eval.controls]
+    assert _block(lines, r"\emph{Controls", r"\bottomrule") == controls
 
