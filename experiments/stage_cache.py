@@ -56,6 +56,9 @@ def stage_signature(cfg: DictConfig, stage_index: int) -> dict | None:
     tree = copy.deepcopy(tree)
     for k in ("stages", "shared_stages", "inference_keys", "name"):
         tree["model"].pop(k, None)
+    # the scale's name is a label: scale=tiny and scale=cpu_long train the same stage 1 (their shapes and
+    # steps are in the tree and compared)
+    tree.get("scale", {}).pop("name", None)
     for key in sorted(ignores or ()):
         _drop(tree, key)
     return {"seed": int(cfg.seed), "stages": stages, **tree}  # each stage's name, steps, batch size

@@ -17,8 +17,22 @@ CONFIGS = REPO / "experiments" / "configs"
 DATA = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
 SCALES = sorted(p.stem for p in (CONFIGS / "scale").glob("*.yaml"))
-# the default (model=loopy scale=tiny, what the README's commands run) first
-COMBINATIONS = sorted(((m, s) for m in MODELS for s in SCALES), key=lambda ms: ms != ("loopy", "tiny"))
+PRESETS = {p.stem for p in (CONFIGS / "preset").glob("*.yaml")}
+# the default (model=loopy scale=tiny, what the README's commands run) first; a scale that only some models
+# have a preset for (cpu_long: Loopy) is refused for the others (test below)
+COMBINATIONS = sorted(((m, s) for m in MODELS for s in SCALES if f"{m}_{s}" in PRESETS),
+                      key=lambda ms: ms != ("loopy", "tiny"))
+MISSING = [(m, s) for m in MODELS for s in SCALES if f"{m}_{s}" not in PRESETS]
+
+
+def test_a_scale_without_a_preset_for_the_model_is_refused_naming_the_preset():
+    from hydra.errors import MissingConfigException
+
+    assert ("loopy", "tiny") in COMBINATIONS and all(s != "tiny" for _, s in MISSING)
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        for model, scale in MISSING:
+            with pytest.raises(MissingConfigException, match=f"preset/{model}_{scale}"):
+                compose("run", overrides=[f"model={model}", f"scale={scale}"])
 
 
 def _target(cfg) -> type:

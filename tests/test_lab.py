@@ -370,3 +370,21 @@ _SKILL = {"face": {"nme_trained_identities": 0.02, "nme_held_out_identities": 0.
           "sync": {"offset_within_1_frame": 0.97, "sync_c_own_audio": {"mean": 12.0},
                    "sync_c_shuffled_audio": {"mean": 4.0}, "intervals_apart": True},
           "features": {}}
+
+
+def test_the_long_cpu_preset_reuses_the_main_jobs_stage1_and_trains_a_longer_stage2(compose):
+    """scale=cpu_long (README "SynthTalk laboratory") differs from the main job's preset in stage 2 only, so
+    a cpu_long run after the main job loads its stage 1 from the cache."""
+    from experiments.stage_cache import stage_signature
+
+    tiny = compose([], with_test_configs=False)
+    long = compose(["scale=cpu_long"], with_test_configs=False)
+    assert long.scale.name == "cpu_long" and long.model.stages[0] == tiny.model.stages[0]
+    assert json.dumps(stage_signature(long, 0), sort_keys=True) == json.dumps(stage_signature(tiny, 0), sort_keys=True)
+    s2_tiny, s2_long = tiny.model.stages[1], long.model.stages[1]
+    assert s2_long.batch_size * s2_long.max_steps > 4 * (s2_tiny.get("batch_size") or tiny.data.batch_size) * s2_tiny.max_steps
+    # everything but the stages is the tiny preset's
+    for key in ("model", "data"):
+        a, b = dict(tiny[key]), dict(long[key])
+        a.pop("stages", None), b.pop("stages", None)
+        assert a == b, key

@@ -9,7 +9,7 @@ from lightning_modules.build import build_model
 from lightning_modules.loopy.temporal_segment import TemporalSegmentModule
 
 
-@pytest.mark.parametrize("scale", ["tiny", "small", "paper"])
+@pytest.mark.parametrize("scale", ["tiny", "cpu_long", "small", "paper"])
 def test_presets_compose(compose, scale):
     cfg = compose(["model=loopy", f"scale={scale}"], with_test_configs=False)
     assert cfg.model._target_ == "lightning_modules.loopy.LoopyModule"
