@@ -105,6 +105,32 @@ def stage_batch_size(datamodule, batch_size: int | None):
         datamodule.batch_size = before
 
 
+@contextmanager
+def stage_lr_schedule(module, stage: dict, index: int):
+    """``model.stages[i].lr_schedule`` (a diffusers schedule name: constant, linear, cosine, ...; with an
+    optional ``warmup_steps``): the stage's learning rate follows it over the stage's ``max_steps``;
+    absent, the rate stays the model's constant ``optim.lr``."""
+    name = stage.get("lr_schedule")
+    if name is None:
+        yield
+        return
+    from diffusers.optimization import SchedulerType
+
+    key = f"model.stages[{index}].lr_schedule"
+    known = [t.value for t in SchedulerType]
+    if name not in known:
+        raise ValueError(f"{key}: unknown schedule {name!r}; use one of {known} (diffusers.optimization)")
+    if not hasattr(module, "lr_schedule"):
+        raise ValueError(f"{key}: {type(module).__name__} takes no learning-rate schedule (a PortraitModule "
+                         f"does); remove the key")
+    before, module.lr_schedule = module.lr_schedule, {
+        "name": name, "warmup_steps": int(stage.get("warmup_steps", 0)), "num_training_steps": int(stage["max_steps"])}
+    try:
+        yield
+    finally:
+        module.lr_schedule = before
+
+
 def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
     """Every stage in turn. A stage with an ``end.ckpt`` from an earlier call is skipped (its weights and
     random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``).
@@ -133,7 +159,7 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             continue
         pl.seed_everything(variant.seed * 1000 + index, workers=True, verbose=False)
 
-        def fit(stage=stage, name=name, ckpt_dir=ckpt_dir):
+        def fit(stage=stage, name=name, ckpt_dir=ckpt_dir, index=index):
             last = ckpt_dir / "last.ckpt"
             logger = None
             if tracker is not None and run_id is not None:
@@ -143,7 +169,7 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
             log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
                      f", resuming from {last}" if last.exists() else "")
-            with stage_batch_size(datamodule, stage.get("batch_size")):
+            with stage_batch_size(datamodule, stage.get("batch_size")), stage_lr_schedule(module, stage, index):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
             trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 

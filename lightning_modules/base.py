@@ -7,6 +7,9 @@
   ``{"video": (B, T, 3, H, W)}``; T is the longest item's ``num_frames`` (the prediction writer cuts each
   item to its own length) and ``fps`` is the batch's (one value for the batch).
 - ``train/loss_{stage}``: the log key of every stage's training loss.
+- Learning rate: each module builds its stage's optimizer (:meth:`make_optimizer`, the paper's optimizer
+  and rate); a stage may decay the rate over its steps (``model.stages[i].lr_schedule``, a diffusers
+  schedule name), which the runner hands over as :attr:`lr_schedule` before the stage's ``fit``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ class PortraitModule(L.LightningModule, metaclass=ABCMeta):
     :meth:`parameter_groups` (abstract: a subclass without them cannot be built)."""
 
     STAGES: tuple[str, ...] = ()
+    # the current stage's learning-rate schedule, set by the runner: {"name": a diffusers SchedulerType,
+    # "warmup_steps": int, "num_training_steps": the stage's max_steps}; None keeps the rate constant
+    lr_schedule: dict | None = None
 
     def check_stages(self, stages: Iterable[Mapping] | None) -> list[str]:
         """The stage names of ``model.stages`` (list of ``{name, max_steps}``), each one of ``STAGES``."""
@@ -39,6 +45,24 @@ class PortraitModule(L.LightningModule, metaclass=ABCMeta):
             raise ValueError(f"{type(self).__name__}.set_stage: unknown stage {name!r}; model.stages names "
                              f"must be among {self.STAGES}")
         self.stage = name
+
+    # -- optimisation --------------------------------------------------------------------------------
+    @abstractmethod
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The current stage's optimizer over the parameters it trains (freezing the others)."""
+
+    def configure_optimizers(self):
+        """:meth:`make_optimizer`, with :attr:`lr_schedule` stepped once per optimiser step when set
+        (diffusers' ``get_scheduler``; Lightning saves and restores its state with the checkpoint)."""
+        optimizer = self.make_optimizer()
+        if not self.lr_schedule:
+            return optimizer
+        from diffusers.optimization import get_scheduler
+
+        s = self.lr_schedule
+        scheduler = get_scheduler(s["name"], optimizer, num_warmup_steps=int(s.get("warmup_steps", 0)),
+                                  num_training_steps=int(s["num_training_steps"]))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def log_loss(self, loss: torch.Tensor, batch_size: int) -> None:
         self.log(f"train/loss_{self.stage}", loss, prog_bar=True, batch_size=batch_size)

@@ -131,3 +131,32 @@ def test_missing_motion_frames_are_zero_latents_in_training_as_at_sampling(abstr
     assert torch.equal(motion[3], torch.zeros_like(motion[3]))
     torch.testing.assert_close(motion[:2], real[:2])
     torch.testing.assert_close(motion[2], real[2] if abstraction == "uniform" else real[2] / 2)
+
+
+@pytest.mark.parametrize("schedule,expected", [(None, 1.0), ("constant", 1.0), ("linear", 0.0), ("cosine", 0.0)])
+def test_a_stage_lr_schedule_sets_the_rate_at_the_stages_end(tmp_path, schedule, expected):
+    """model.stages[i].lr_schedule (experiments.run.stage_lr_schedule): the rate follows diffusers' schedule
+    over the stage's max_steps, ending at 0 for a decay; without one it stays model.optim.lr."""
+    from experiments.run import stage_lr_schedule
+
+    m = tiny_module()
+    m.set_stage("stage2")
+    train = DataLoader([make_batch(b=1, seed=i) for i in range(3)], batch_size=None)
+    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    stage = {"name": "stage2", "max_steps": 3, **({"lr_schedule": schedule} if schedule else {})}
+    with stage_lr_schedule(m, stage, 1):
+        trainer.fit(m, train)
+    assert m.lr_schedule is None  # handed back after the stage
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(expected * m.optim.lr, abs=1e-12)
+
+
+def test_an_unknown_lr_schedule_or_a_module_without_one_is_refused_naming_the_key():
+    from experiments.run import stage_lr_schedule
+
+    with pytest.raises(ValueError, match=r"model\.stages\[1\]\.lr_schedule: unknown schedule 'cosin'.*cosine"):
+        with stage_lr_schedule(tiny_module(), {"name": "stage2", "max_steps": 3, "lr_schedule": "cosin"}, 1):
+            pass
+    with pytest.raises(ValueError, match=r"model\.stages\[0\]\.lr_schedule: Module takes no"):
+        with stage_lr_schedule(torch.nn.Module(), {"name": "main", "max_steps": 3, "lr_schedule": "cosine"}, 0):
+            pass

@@ -21,7 +21,8 @@ from experiments.resume import ResumeError, RunState, open_run_state
 from tests.conftest import REPO
 
 # 3 identities x 1 clip x 8 samples = 24 clips per epoch, batch 4: 6 steps. The motion stage runs 7,
-# is checkpointed every 2 and killed at step 5, mid-epoch, before step 5's checkpoint exists.
+# is checkpointed every 2 and killed at step 5, mid-epoch, before step 5's checkpoint exists. Its learning
+# rate decays on a cosine (model.stages[1].lr_schedule), so the resumed run must also continue the schedule.
 STEPS = {"render": 4, "motion": 7}
 KILL = ["+callbacks.kill._target_=tests.kill.KillAtStep", "+callbacks.kill.step=5", "+callbacks.kill.stage=motion"]
 
@@ -32,6 +33,7 @@ def _overrides(root, data_dir):
             "data.num_identities=3", "data.clips_per_identity=1", "data.seconds_per_clip=2.0",
             "data.test_identities=[face02]", "data.test_seconds=1.6", "data.progress=false",
             f"model.stages.0.max_steps={STEPS['render']}", f"model.stages.1.max_steps={STEPS['motion']}",
+            "+model.stages.1.lr_schedule=cosine",
             "checkpoint.every_n_steps=2", "+trainer.enable_progress_bar=false",
             "share_stages=false"]  # both runs share the data folder: each must train its own render stage
 
@@ -87,6 +89,19 @@ def test_resumed_weights_equal_an_uninterrupted_run(runs):
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_a_stage_lr_schedule_decays_the_rate_and_the_others_keep_theirs(runs, compose):
+    """model.stages[1].lr_schedule=cosine: the motion stage ends at rate 0 (cosine over its 7 steps, in the
+    resumed run too); the render stage, without a schedule, ends at the model's constant render_lr."""
+    base, *_ = runs
+    render_lr = compose(["model=joyvasa"], with_test_configs=False).model.optim.render_lr
+    for run in ("straight", "killed"):
+        (seed,) = (base / run / "runs" / "single").glob("*/default/seed0")
+        lr = {stage: torch.load(seed / "checkpoints" / stage / "end.ckpt", map_location="cpu", weights_only=False)
+              ["optimizer_states"][0]["param_groups"][0]["lr"] for stage in STEPS}
+        assert lr["motion"] == pytest.approx(0.0, abs=1e-12), run
+        assert lr["render"] == pytest.approx(render_lr), run
 
 
 def test_resume_continues_the_same_mlflow_runs(runs):

@@ -123,7 +123,7 @@ class JoyVASAModule(PortraitModule):
         self.stage = "motion"
 
     # -- stages (render: face representation, §3.2; motion: audio-to-motion diffusion, §3.3) -----------
-    def configure_optimizers(self):
+    def make_optimizer(self):
         if self.stage == "render":  # a pretrained (LivePortrait) motion encoder stays frozen
             trainable = [p for n, p in self.renderer.named_parameters()
                          if not (self.motion_frozen and n.startswith("motion."))]

@@ -131,7 +131,7 @@ class LoopyModule(PortraitModule):
             return image
         return image + [dual.temporal, self.audio_proj] + ([self.a2l] if self.a2l is not None else [])
 
-    def configure_optimizers(self):
+    def make_optimizer(self):
         params = [p for m in self.trainable_modules() for p in m.parameters()] + [self.dual_unet.null_context]
         for p in self.parameters():
             p.requires_grad_(False)

@@ -143,7 +143,7 @@ class MCDMModule(PortraitModule):
             for m in groups[g]:
                 m.requires_grad_(True)
 
-    def configure_optimizers(self):
+    def make_optimizer(self):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
 
