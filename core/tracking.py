@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 KIND, EXPERIMENT, VARIANT, SEED = "suite.kind", "suite.experiment", "suite.variant", "suite.seed"
 PAPER_TABLE, SCALE, DATA, STATUS_MSG = "suite.paper_table", "suite.scale", "suite.data", "suite.error"
+COMMIT = "mlflow.source.git.commit"  # the parent run's code (experiments.run._source_commit)
 OVERRIDES = "suite.overrides"  # a variant's overrides as JSON; "{}" marks the full model
 COMPARE_URL = "suite.compare_url"  # the parent run's link to the compare view of its children
 METRIC_PREFIX = "test/"

@@ -505,7 +505,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         cfg, variants = _with_output_dir(cfg, out_root)
     results: dict[str, dict] = {}
     parent_tags = {KIND: "parent", EXPERIMENT: cfg.experiment.name, PAPER_TABLE: cfg.experiment.get("paper_table"),
-                   SCALE: cfg.scale.name, DATA: cfg.data.get("name"), "suite.command": _command_line()}
+                   SCALE: cfg.scale.name, DATA: cfg.data.get("name"), "suite.command": _command_line(),
+                   **_source_commit()}
     t0 = time.time()
     trained: dict[str, tuple[Path, str]] = {}
     with tracker.run(f"{cfg.experiment.name} ({cfg.scale.name})", parent_tags,
@@ -589,6 +590,26 @@ def _follow(cfg: DictConfig, datamodules: dict | None = None) -> dict[str, dict]
             if cfg.fail_fast:
                 raise
     return {}
+
+
+def _source_commit() -> dict[str, str]:
+    """MLflow's ``mlflow.source.git.commit`` tag (shown in its UI): the code a run ran, with "+dirty" when
+    tracked files differed from that commit; nothing outside a git checkout. A preset changed later does
+    not silently relabel an old run's numbers."""
+    import subprocess
+
+    from core.tracking import COMMIT
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if head.returncode != 0:
+        return {}
+    return {COMMIT: head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")}
 
 
 def _command_line() -> str:

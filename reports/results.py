@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from core.atomic import write_text
-from core.tracking import DATA, SCALE, SEED
+from core.tracking import COMMIT, DATA, SCALE, SEED
 from metrics.bootstrap import paired_bootstrap
 from metrics.evaluate import split_subset
 from reports.claims import (
@@ -69,13 +69,16 @@ class ExperimentRuns:
         return self.table is not None and bool(self.by_variant)
 
     def describe(self) -> str:
-        """``data synthtalk, scale tiny, seeds 0, 1, 2; parent run 1a2b3c4d``."""
+        """``data synthtalk, scale tiny, seeds 0, 1, 2; parent run 1a2b3c4d; code 0960748`` (the commit the
+        run's code was at, when it was tagged)."""
         if self.parent is None:
             return "no tracked run"
         tags = self.parent.data.tags
         seeds = sorted({r.data.tags.get(SEED, "?") for runs in self.by_variant.values() for r in runs})
+        code = f"; code `{tags[COMMIT][:7]}{'+dirty' if tags[COMMIT].endswith('+dirty') else ''}`" \
+            if tags.get(COMMIT) else ""
         return (f"data {tags.get(DATA, '?')}, scale {tags.get(SCALE, '?')}, seeds "
-                f"{', '.join(seeds) or '?'}; parent run `{self.parent.info.run_id[:8]}`")
+                f"{', '.join(seeds) or '?'}; parent run `{self.parent.info.run_id[:8]}`{code}")
 
 
 def experiment_runs(client: MlflowClient, exp_id: str, name: str,

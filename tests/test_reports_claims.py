@@ -54,7 +54,8 @@ def _log_experiment(t: Tracker, tmp: Path, name: str, metrics: list, rows: dict,
     rows: label -> {"cells": {metric: (mean, half)} or {seed: {...}}, "videos": {seed: {metric: values}},
     "config": nested dict merged into the logged config}; controls: label -> {metric: (mean, half)}."""
     with t.run(name, {"suite.kind": "parent", "suite.experiment": name, "suite.data": "synthtalk",
-                      "suite.scale": "tiny", "suite.paper_table": paper_table}) as pid:
+                      "suite.scale": "tiny", "suite.paper_table": paper_table,
+                      "mlflow.source.git.commit": "0960748c0ffee0000000000000000000000000ab"}) as pid:
         for label, row in rows.items():
             for seed in seeds:
                 cid = t.start(f"{label} [seed {seed}]", {"suite.kind": "variant", "suite.experiment": name,
@@ -146,7 +147,7 @@ def test_pair_verdicts_from_intervals(tmp_path, store):
     assert "did not score DGlo" in _section(text, "c-unscored")
     assert "no value of Sync-C for w/o Q" in _section(text, "c-norow")
     assert "no finished tracked run of `never_ran`" in _section(text, "c-never")
-    assert "Run: data synthtalk, scale tiny, seeds 0; parent run" in yes
+    assert re.search(r"Run: data synthtalk, scale tiny, seeds 0; parent run `\w{8}`; code `0960748`", yes)
     # the table's own files, linked relative to the results file
     links = re.findall(r"\[table\]\(([^)]+)\)", yes)
     assert links == ["../out/exp_a.md"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from experiments.run import run
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,9 @@ def test_parent_and_one_child_per_variant(toy_run):
     assert sorted(k.data.tags["suite.variant"] for k in kids) == ["Loopy (Full)", "broken", "w/o TSM"]
     assert all(k.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for k in kids)
     assert parents[0].data.tags["suite.failed_variants"] == "broken [seed 0]"
+    # the code the run ran (MLflow's own tag, shown in its UI and in docs/SYNTHTALK_RESULTS.md)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert parents[0].data.tags["mlflow.source.git.commit"].removesuffix("+dirty") == head
 
 
 def test_failed_variant_is_marked_and_others_still_finish(toy_run):
