@@ -114,12 +114,11 @@ def stage_lr_schedule(module, stage: dict, index: int):
     if name is None:
         yield
         return
-    from diffusers.optimization import SchedulerType
+    from experiments.validate import lr_schedule_problem
 
     key = f"model.stages[{index}].lr_schedule"
-    known = [t.value for t in SchedulerType]
-    if name not in known:
-        raise ValueError(f"{key}: unknown schedule {name!r}; use one of {known} (diffusers.optimization)")
+    if problem := lr_schedule_problem(name):
+        raise ValueError(f"{key}: {problem}")
     if not hasattr(module, "lr_schedule"):
         raise ValueError(f"{key}: {type(module).__name__} takes no learning-rate schedule (a PortraitModule "
                          f"does); remove the key")

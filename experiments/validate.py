@@ -180,9 +180,23 @@ def check_command_line(cfg: DictConfig) -> None:
     check_override_types(cfg, reference, keys)
 
 
+def lr_schedule_problem(name) -> str | None:
+    """Why ``model.stages[i].lr_schedule`` = ``name`` is not a diffusers schedule, or None."""
+    from diffusers.optimization import SchedulerType
+
+    known = [t.value for t in SchedulerType]
+    return None if name in known else f"unknown schedule {name!r}; use one of {known} (diffusers.optimization)"
+
+
 def check_run_config(cfg: DictConfig) -> None:
-    """The constructor-key checks of one variant's config (``data`` and ``model``)."""
+    """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's
+    learning-rate schedule name, so a misspelled one stops the run before its first stage trains."""
     from lightning_modules.build import RUNNER_MODEL_KEYS
 
     check_constructor_keys(cfg, "data")
     check_constructor_keys(cfg, "model", ignore=RUNNER_MODEL_KEYS)
+    for i, stage in enumerate((cfg.get("model") or {}).get("stages") or []):
+        name = stage.get("lr_schedule")
+        problem = None if name is None else lr_schedule_problem(name)
+        if problem:
+            raise ConfigError(f"model.stages[{i}].lr_schedule: {problem}")

@@ -556,6 +556,17 @@ def key_the_data_module_does_not_take(ctx):
     check_run_config(OmegaConf.create(cfg))
 
 
+def misspelled_lr_schedule(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
+                                           {"name": "stage1", "max_steps": 2},
+                                           {"name": "stage2", "max_steps": 2, "lr_schedule": "cosin"}]}}))
+
+
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
     from core.cli import ConfigError
@@ -671,6 +682,9 @@ CASES = [
                  raises(E.ConfigError, r"data\.test_secs", "not a parameter", "FolderDataModule",
                         "remove it"),
                  id="runner/key-the-data-module-does-not-take"),
+    pytest.param(misspelled_lr_schedule,
+                 raises(E.ConfigError, r"model\.stages\[1\]\.lr_schedule", "unknown schedule 'cosin'", "cosine"),
+                 id="runner/misspelled-lr-schedule"),
 ]
 
 
