@@ -68,11 +68,12 @@ def sample_sheet_for(client: MlflowClient, exp_id: str, name: str, out: Path) ->
 def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "talking-portrait-suite",
                   out_dir: str | os.PathLike = "reports/out", experiments: list[str] | None = None,
                   results: str | os.PathLike | None = None,
-                  claims: str | os.PathLike | None = None) -> list[Path]:
+                  claims: str | os.PathLike | None = None, keep_results: bool = True) -> list[Path]:
     """Write .tex/.csv/.md/.png for each experiment (all of them by default); returns the paths.
 
     ``results``: also check the paper claims (``claims``, default ``reports/claims.yaml``) against the
-    tracked runs and write them there (``reports/results.py``), unless no claim's experiment has a run."""
+    tracked runs and write them there (``reports/results.py``), unless no claim's experiment has a run.
+    ``keep_results``: a claim whose experiment has no run in this store keeps its section of that file."""
     from reports.plots import plot_table
 
     uri = resolve_uri(tracking_uri)
@@ -127,7 +128,7 @@ def build_reports(tracking_uri: str | None = None, mlflow_experiment: str = "tal
         from reports.results import write_results
 
         path = write_results(client, exp.experiment_id, results, out, claims, built,
-                             resolve_uri(tracking_uri))
+                             resolve_uri(tracking_uri), keep=keep_results)
         if path is not None:
             written.append(path)
     return written
@@ -193,10 +194,15 @@ def main(argv: list[str] | None = None) -> None:
                          "is not written, and an existing one kept, when no claim's experiment has a tracked "
                          "run")
     ap.add_argument("--no-results", action="store_true", help="do not write the claims file at all")
+    ap.add_argument("--fresh-results", action="store_true",
+                    help="build the claims file from this store alone; by default a claim whose experiment has "
+                         "no run in this store keeps its section of the existing file (runs made on other "
+                         "machines or in other stores), marked as kept")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     a = ap.parse_args(argv)
     results = None if a.no_results else a.results or (DEFAULT_RESULTS if a.experiments is None else None)
-    for p in build_reports(a.tracking_uri, a.mlflow_experiment, a.out, a.experiments, results=results):
+    for p in build_reports(a.tracking_uri, a.mlflow_experiment, a.out, a.experiments, results=results,
+                           keep_results=not a.fresh_results):
         print(p)
 
 

@@ -8,12 +8,18 @@ the paired bootstrap of the per-video scores where both rows have them (``eval/p
 control rows of the same metric, the verdict (:mod:`reports.claims`) and links to the experiment's
 table and sample sheet. Nothing is written when no claim's experiment has a tracked run, so building
 reports from an unrelated store never replaces a file of real results with "not run" everywhere.
+
+Results accumulate across stores: tables are run on different machines and sessions, each with its own
+MLflow store. A claim whose experiment has no run in this build's store keeps its section from the file
+being replaced (:func:`earlier_sections`), marked as kept, with the run it came from named in it; its
+verdict counts in the summary. ``keep=False`` (``--fresh-results``) builds from this store alone.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,17 +74,18 @@ class ExperimentRuns:
     def ran(self) -> bool:
         return self.table is not None and bool(self.by_variant)
 
-    def describe(self) -> str:
-        """``data synthtalk, scale tiny, seeds 0, 1, 2; parent run 1a2b3c4d; code 0960748`` (the commit the
-        run's code was at, when it was tagged)."""
+    def describe(self, store: str = "") -> str:
+        """``data synthtalk, scale tiny, seeds 0, 1, 2; parent run 1a2b3c4d; code 0960748; store ...`` (the
+        commit the run's code was at, when it was tagged; the store, so that a kept section names it)."""
         if self.parent is None:
             return "no tracked run"
         tags = self.parent.data.tags
         seeds = sorted({r.data.tags.get(SEED, "?") for runs in self.by_variant.values() for r in runs})
         code = f"; code `{tags[COMMIT][:7]}{'+dirty' if tags[COMMIT].endswith('+dirty') else ''}`" \
             if tags.get(COMMIT) else ""
+        where = f"; store `{store}`" if store else ""
         return (f"data {tags.get(DATA, '?')}, scale {tags.get(SCALE, '?')}, seeds "
-                f"{', '.join(seeds) or '?'}; parent run `{self.parent.info.run_id[:8]}`{code}")
+                f"{', '.join(seeds) or '?'}; parent run `{self.parent.info.run_id[:8]}`{code}{where}")
 
 
 def experiment_runs(client: MlflowClient, exp_id: str, name: str,
@@ -92,8 +99,19 @@ def experiment_runs(client: MlflowClient, exp_id: str, name: str,
 
 
 @dataclass
+class Kept:
+    """A claim's section of the results file a build replaces, as that build wrote it."""
+
+    verdict: str
+    ours: str
+    intervals_apart: bool
+    section: str
+
+
+@dataclass
 class Outcome:
-    """A claim's verdict and everything the results file shows about it."""
+    """A claim's verdict and everything the results file shows about it (``kept``: its section comes from
+    the earlier build of the file, this store having no run of its experiment)."""
 
     claim: Claim
     verdict: str
@@ -101,10 +119,13 @@ class Outcome:
     runs: ExperimentRuns
     cells: dict[str, Cell] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
+    kept: Kept | None = None
 
     @property
     def intervals_apart(self) -> bool:
         """The deciding comparison (pair: the one; monotone: first vs last row) is apart by intervals."""
+        if self.kept is not None:
+            return self.kept.intervals_apart
         return bool(self.comparisons) and self.comparisons[0].by_intervals
 
 
@@ -197,6 +218,8 @@ def _cell(c: Cell | None) -> str:
 
 
 def _ours_short(o: Outcome) -> str:
+    if o.kept is not None:
+        return o.kept.ours
     if not o.comparisons:
         return "—"
     if o.claim.kind == "pair":
@@ -222,10 +245,15 @@ def _links(name: str, reports_dir: Path, results_dir: Path) -> str:
     return " · ".join(links) if links else f"no table files of `{name}` in `{reports_dir}` yet"
 
 
-def _claim_section(o: Outcome, reports_dir: Path, results_dir: Path) -> str:
+def _claim_head(c: Claim) -> str:
+    return f"**{c.paper}, {c.source}** · experiment `{c.experiment}` · metric {c.metric}"
+
+
+def _claim_section(o: Outcome, reports_dir: Path, results_dir: Path, store: str = "") -> str:
     c, t = o.claim, o.runs.table
-    lines = [f"### {c.id}", "",
-             f"**{c.paper}, {c.source}** · experiment `{c.experiment}` · metric {c.metric}", "",
+    if o.kept is not None:
+        return o.kept.section
+    lines = [f"### {c.id}", "", _claim_head(c), "",
              f"> {c.statement}", "", f"Paper's ordering: {c.paper_ordering()}."]
     if not o.runs.ran:  # nothing of ours to show
         lines += ["", f"**Verdict: {o.verdict}** ({o.why}).", ""]
@@ -234,7 +262,7 @@ def _claim_section(o: Outcome, reports_dir: Path, results_dir: Path) -> str:
     if not paper:
         lines[-1] += (f" The paper prints no {c.metric} for these rows; the ordering is its text's "
                       f"({c.source}).")
-    lines += ["", f"Run: {o.runs.describe()}.", ""]
+    lines += ["", f"Run: {o.runs.describe(store)}.", ""]
     rows = []
     for label in c.labels:
         row = {"row": label}
@@ -279,10 +307,12 @@ def render(outcomes: list[Outcome], reports_dir: Path, results_path: Path, store
     """The Markdown of the results file."""
     counts = {v: sum(o.verdict == v for o in outcomes) for v in VERDICTS}
     apart = sum(o.verdict == REPRODUCED and o.intervals_apart for o in outcomes)
+    kept = sum(o.kept is not None for o in outcomes)
     summary = (f"**Summary: of {len(outcomes)} claims, {counts[REPRODUCED]} reproduced ({apart} with our 95% "
                f"intervals apart, {counts[REPRODUCED] - apart} by the paired bootstrap alone), "
                f"{counts[NOT_REPRODUCED]} not reproduced, {counts[NOT_SEPARABLE]} not separable, "
-               f"{counts[NOT_RUN]} not run.**")
+               f"{counts[NOT_RUN]} not run.**" + (f" {kept} of the {len(outcomes)} are kept from an earlier "
+                                                  "build (their sections name their runs)." if kept else ""))
     results_dir = results_path.parent
     table = _md_table([{"claim": f"[{o.claim.id}](#{o.claim.id})",
                         "paper": f"{o.claim.paper}, {o.claim.source}",
@@ -294,7 +324,9 @@ def render(outcomes: list[Outcome], reports_dir: Path, results_path: Path, store
         "<!-- generated by `python -m reports.build`; do not edit: rerun it -->", "",
         f"Generated by `python -m reports.build` from the MLflow store `{store}` and the claims in "
         f"`{_claims_label(claims_path)}`. Ours: the newest tracked run of each claim's experiment, seeds "
-        "pooled; the paper's numbers: `reports/paper/*.csv`.", "",
+        "pooled; the paper's numbers: `reports/paper/*.csv`. A claim whose experiment has no run in that "
+        "store keeps its section from the earlier build of this file, marked as kept; its `Run:` line names "
+        "the run (parent run id, code commit) it was built from.", "",
         summary, "", table, "",
         "## How to read it", "",
         RULES, "",
@@ -306,15 +338,16 @@ def render(outcomes: list[Outcome], reports_dir: Path, results_path: Path, store
         "between a perfect and a broken model.", "",
         "## The claims", "", "",
     ]
-    return "\n".join(head) + "\n".join(_claim_section(o, reports_dir, results_dir) for o in outcomes)
+    return "\n".join(head) + "\n".join(_claim_section(o, reports_dir, results_dir, store) for o in outcomes)
 
 
 def write_results(client: MlflowClient, exp_id: str, path: str | os.PathLike, reports_dir: str | os.PathLike,
                   claims_path: str | os.PathLike | None = None, tables: dict[str, Table] | None = None,
-                  store: str = "") -> Path | None:
+                  store: str = "", keep: bool = True) -> Path | None:
     """Check every claim against the tracked runs and write the results file (atomically) to ``path``;
     None, and nothing written, when no claim's experiment has a finished tracked run. ``tables``: the
-    tables this build already made, by experiment name (not rebuilt)."""
+    tables this build already made, by experiment name (not rebuilt). ``keep``: a claim whose experiment
+    has no run in this store keeps its section of the file at ``path`` (:func:`earlier_sections`)."""
     claims_path = Path(claims_path or CLAIMS_FILE)
     claims = load_claims(claims_path)
     runs = {name: experiment_runs(client, exp_id, name, (tables or {}).get(name))
@@ -323,10 +356,78 @@ def write_results(client: MlflowClient, exp_id: str, path: str | os.PathLike, re
         log.warning("no claim of %s has a tracked run in %s: %s not written", claims_path,
                     store or "the store", path)
         return None
-    per_video = _PerVideo(client)
-    outcomes = [evaluate_claim(c, runs[c.experiment], per_video) for c in claims]
     path = Path(path)
+    earlier = earlier_sections(path, claims, store) if keep else {}
+    per_video = _PerVideo(client)
+    outcomes = []
+    for c in claims:
+        o = evaluate_claim(c, runs[c.experiment], per_video)
+        if not runs[c.experiment].ran and c.id in earlier:
+            k = earlier[c.id]
+            o = Outcome(c, k.verdict, "kept from an earlier build", runs[c.experiment], kept=k)
+        outcomes.append(o)
+    if earlier:
+        log.info("%s: %d claim(s) kept from the earlier build (no run of their experiment in %s)", path,
+                 sum(o.kept is not None for o in outcomes), store or "the store")
     return write_text(path, render(outcomes, Path(reports_dir), path, store, claims_path))
+
+
+_KEPT_NOTE = "*Kept from an earlier build of this file"
+
+
+def _md_rows(lines: list[str], i: int) -> list[dict[str, str]]:
+    """The rows of the Markdown table whose header is ``lines[i]`` (as :func:`_md_table` writes them)."""
+    def cells(line):
+        return [x.strip() for x in line.strip().strip("|").split("|")]
+    cols, rows = cells(lines[i]), []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(cols, cells(line))))
+    return rows
+
+
+def earlier_sections(path: Path, claims: list[Claim], store: str = "") -> dict[str, Kept]:
+    """The sections of the results file at ``path`` that the claims can keep, by claim id: those with a
+    verdict other than not run whose head (paper, source, experiment, metric, paper's ordering) is the
+    claim's as it stands now, so that an edited claim is checked afresh. Each kept section is marked as
+    such, naming this build's store."""
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    if "\n## The claims\n" not in text:
+        return {}
+    head, body = text.split("\n## The claims\n", 1)
+    lines = head.splitlines()
+    ours = {}
+    for i, line in enumerate(lines):
+        if line.startswith("| claim "):
+            for row in _md_rows(lines, i):
+                m = re.match(r"\[([\w.-]+)\]", row.get("claim", ""))
+                if m:
+                    ours[m.group(1)] = row.get("ours", "—")
+    by_id, out = {c.id: c for c in claims}, {}
+    for chunk in re.split(r"^### ", body, flags=re.M)[1:]:
+        cid, _, rest = chunk.partition("\n")
+        c = by_id.get(cid.strip())
+        verdict = re.search(r"^\*\*Verdict: ([a-z ]+)\*\*", rest, re.M)
+        if c is None or verdict is None or verdict.group(1) not in VERDICTS or verdict.group(1) == NOT_RUN:
+            continue
+        if _claim_head(c) not in rest or f"Paper's ordering: {c.paper_ordering()}." not in rest:
+            continue  # the claim changed since that build
+        section = [line for line in f"### {chunk}".rstrip("\n").splitlines() if not line.startswith(_KEPT_NOTE)]
+        apart = False
+        for i, line in enumerate(section):
+            if line.startswith("| comparison (a − b)"):
+                first = _md_rows(section, i)[:1]
+                apart = bool(first) and "intervals" in first[0].get("apart by", "")
+                break
+        where = f" (`{store}`)" if store else ""
+        note = (f"{_KEPT_NOTE}: this build's store{where} has no run of `{c.experiment}`; the `Run:` line "
+                "names the run the section was built from.*")
+        section[3:3] = ["", note]
+        out[c.id] = Kept(verdict.group(1), ours.get(c.id, "—"), apart, "\n".join(section) + "\n")
+    return out
 
 
 def spearman(values: list[float]) -> float | None:

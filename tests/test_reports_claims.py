@@ -254,6 +254,52 @@ def test_results_file_is_left_alone_without_runs_of_any_claim(tmp_path, store):
     assert (tmp_path / "out" / "unrelated.md").exists()
 
 
+def test_a_claim_without_a_run_in_this_store_keeps_its_section_from_the_earlier_build(tmp_path, store,
+                                                                                     _empty_store):
+    """Tables run in different stores (machines, sessions) accumulate in one results file: a claim whose
+    experiment has no run in this build's store keeps its earlier section, marked as kept and counted in the
+    summary; an edited claim and --fresh-results check afresh."""
+    import shutil
+
+    claims = [_pair("c-a", "exp_a", "Full", "w/o X", "Sync-C"), _pair("c-b", "exp_b", "Full", "w/o X", "Sync-C")]
+    path = _claims_file(tmp_path, claims)
+    results = tmp_path / "RESULTS.md"
+    _log_experiment(Tracker(store, "suite"), tmp_path / "a", "exp_a", ["Sync-C"], {
+        "Full": {"cells": {"Sync-C": (8.0, 0.2)}}, "w/o X": {"cells": {"Sync-C": (7.0, 0.2)}}})
+    build_reports(store, "suite", tmp_path / "out", results=results, claims=path)
+    first = results.read_text()
+    assert _verdicts(first) == {"c-a": "reproduced", "c-b": "not run"}
+    run_a = re.search(r"Run: .*parent run `(\w{8})`", _section(first, "c-a")).group(1)
+
+    other = tmp_path / "other.sqlite"  # a second store that has only exp_b
+    shutil.copy(_empty_store, other)
+    uri_b = f"sqlite:///{other}"
+    _log_experiment(Tracker(uri_b, "suite"), tmp_path / "b", "exp_b", ["Sync-C"], {
+        "Full": {"cells": {"Sync-C": (8.0, 0.2)}}, "w/o X": {"cells": {"Sync-C": (7.9, 0.2)}}})
+    for _ in range(2):  # keeping a kept section again marks it once
+        build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=path)
+        text = results.read_text()
+        assert _verdicts(text) == {"c-a": "reproduced", "c-b": "not separable"}
+        assert ("**Summary: of 2 claims, 1 reproduced (1 with our 95% intervals apart, 0 by the paired bootstrap "
+                "alone), 0 not reproduced, 1 not separable, 0 not run.** 1 of the 2 are kept") in text
+        kept = _section(text, "c-a")
+        assert kept.count("*Kept from an earlier build") == 1 and f"(`{uri_b}`) has no run of `exp_a`" in kept
+        assert f"parent run `{run_a}`" in kept and "| Full " in kept and "8 [7.8, 8.2]" in kept
+        assert re.search(r"\| \[c-a\]\(#c-a\) .*\| 8 > 7 +\| reproduced", text)
+        assert f"store `{uri_b}`" in _section(text, "c-b") and "Kept" not in _section(text, "c-b")
+
+    # an edited claim (the other direction) is not the claim that was checked: not kept
+    (tmp_path / "edited").mkdir()
+    edited = _claims_file(tmp_path / "edited", [_pair("c-a", "exp_a", "Full", "w/o X", "Sync-C", "lower"),
+                                                claims[1]])
+    build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=edited)
+    assert _verdicts(results.read_text())["c-a"] == "not run"
+    build_reports(store, "suite", tmp_path / "out", results=results, claims=path)  # c-a afresh, c-b kept
+    assert _verdicts(results.read_text()) == {"c-a": "reproduced", "c-b": "not separable"}
+    build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=path, keep_results=False)
+    assert _verdicts(results.read_text()) == {"c-a": "not run", "c-b": "not separable"}
+
+
 def test_cli_writes_the_default_results_file_only_when_building_everything(tmp_path, store, monkeypatch):
     """`python -m reports.build` with the suite's own claims file: docs/SYNTHTALK_RESULTS.md (relative to
     the working folder) when all experiments are built, or where --results says; not with --experiments
