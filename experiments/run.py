@@ -523,7 +523,7 @@ def run(cfg: DictConfig) -> dict[str, dict]:
                 results[variant.run_name] = run_variant(variant, tracker, parent_id, out_root, trained, state,
                                                         datamodules)
             except Exception as e:  # one broken variant must not take the others down
-                log.error("variant %r failed: %s", variant.run_name, e)
+                log.error("variant %r failed: %s", variant.run_name, e, exc_info=True)
                 results[variant.run_name] = {"error": f"{type(e).__name__}: {e}"}
                 if cfg.fail_fast:
                     raise

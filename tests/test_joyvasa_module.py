@@ -131,6 +131,24 @@ def test_predict_long_video_is_deterministic():
     assert not torch.allclose(a[0, 0], a[0, -1])  # the generated motion moves the face
 
 
+def test_test_items_sampled_side_by_side_are_each_rendered_from_their_own_reference():
+    """data.test_batch_size > 1: a batch of B test items gives B videos, item b drawn from reference b with
+    motion b, as when rendered alone."""
+    mod = make_module().eval()
+    g = torch.Generator().manual_seed(1)
+    refs = blobs(3, 1, SIZE, g)[:, 0]
+    batch = {"reference": refs, "audio": torch.randn(3, 15 * 640, generator=g) * 0.1,
+             "num_frames": torch.tensor([15, 15, 15]), "fps": 25.0, "meta": [{"video_id": f"x{i}"} for i in range(3)]}
+    video = mod.predict_step(batch, 0)["video"]
+    assert video.shape == (3, 15, 3, SIZE, SIZE)
+    motion = torch.randn(3, 15, mod.layout.dim, generator=g) * 0.1
+    together = mod.render_motion(refs, motion)
+    for b in range(3):
+        alone = mod.render_motion(refs[b:b + 1], motion[b:b + 1])[0]
+        assert torch.allclose(together[b], alone, atol=1e-5)
+    assert not torch.allclose(together[0], together[1], atol=1e-3)  # different references, different videos
+
+
 def test_lightning_fit_runs_both_stages():
     mod = make_module()
     loader = torch.utils.data.DataLoader([0, 1], batch_size=1, collate_fn=lambda _: make_batch(b=2))

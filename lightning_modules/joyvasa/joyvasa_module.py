@@ -237,20 +237,24 @@ class JoyVASAModule(PortraitModule):
 
     @torch.no_grad()
     def render_motion(self, reference: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        """Reference (1, 3, H, W) + motion (1, N, dim) -> video (1, N, 3, H, W) in [-1, 1]."""
+        """References (B, 3, H, W) + motion (B, N, dim) -> videos (B, N, 3, H, W) in [-1, 1]: item b is
+        rendered from reference b (test items are sampled side by side, ``data.test_batch_size``)."""
         source = self.renderer.encode_source(reference)
         chunk = self.sampling.render_chunk
-        out = []
-        for lo in range(0, motion.shape[1], chunk):
-            m = motion[0, lo:lo + chunk]
-            src = {k: v.expand(m.shape[0], *v.shape[1:]) for k, v in source.items()}
-            out.append(self.renderer.render(src, m))
-        return torch.cat(out)[None].clamp(-1, 1)
+        videos = []
+        for b in range(motion.shape[0]):
+            out = []
+            for lo in range(0, motion.shape[1], chunk):
+                m = motion[b, lo:lo + chunk]
+                src = {k: v[b:b + 1].expand(m.shape[0], *v.shape[1:]) for k, v in source.items()}
+                out.append(self.renderer.render(src, m))
+            videos.append(torch.cat(out))
+        return torch.stack(videos).clamp(-1, 1)
 
     @torch.no_grad()
     def generate(self, reference: torch.Tensor, audio: torch.Tensor, num_frames: int,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Long video: reference (1,3,H,W), audio (1,S) for the whole clip -> (1, num_frames, 3, H, W)."""
+        """Long videos: references (B,3,H,W), audio (B,S) for the whole clips -> (B, num_frames, 3, H, W)."""
         if not bool(self.stats_ready):
             log.warning("JoyVASA: the motion stage has not run (no motion statistics); sampling from an untrained "
                         "motion model")
