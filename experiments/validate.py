@@ -188,15 +188,36 @@ def lr_schedule_problem(name) -> str | None:
     return None if name in known else f"unknown schedule {name!r}; use one of {known} (diffusers.optimization)"
 
 
+#: what one entry of ``model.stages`` may hold (experiments/run.py reads them; the module reads ``name``)
+STAGE_KEYS = ("name", "max_steps", "batch_size", "lr_schedule", "warmup_steps")
+
+
+def stage_problem(stage) -> str | None:
+    """Why one entry of ``model.stages`` would not run as written, or None: a key the runner does not read
+    (a misspelled ``lr_shedule`` would otherwise be ignored), a batch size or step count that is not a
+    positive integer, an unknown learning-rate schedule."""
+    unknown = sorted(set(stage) - set(STAGE_KEYS))
+    if unknown:
+        return f"{unknown[0]}: not a stage key; a stage takes {list(STAGE_KEYS)}"
+    for key in ("max_steps", "batch_size", "warmup_steps"):
+        value = stage.get(key)
+        low = 0 if key == "warmup_steps" else 1
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            return f"{key}: expected an integer >= {low}, got {value!r}"
+    name = stage.get("lr_schedule")
+    problem = None if name is None else lr_schedule_problem(name)
+    return f"lr_schedule: {problem}" if problem else None
+
+
 def check_run_config(cfg: DictConfig) -> None:
-    """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's
-    learning-rate schedule name, so a misspelled one stops the run before its first stage trains."""
+    """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's keys,
+    sizes and learning-rate schedule name, so a misspelled one stops the run before its first stage
+    trains."""
     from lightning_modules.build import RUNNER_MODEL_KEYS
 
     check_constructor_keys(cfg, "data")
     check_constructor_keys(cfg, "model", ignore=RUNNER_MODEL_KEYS)
     for i, stage in enumerate((cfg.get("model") or {}).get("stages") or []):
-        name = stage.get("lr_schedule")
-        problem = None if name is None else lr_schedule_problem(name)
+        problem = stage_problem(stage)
         if problem:
-            raise ConfigError(f"model.stages[{i}].lr_schedule: {problem}")
+            raise ConfigError(f"model.stages[{i}].{problem}")

@@ -567,6 +567,27 @@ def misspelled_lr_schedule(ctx):
                                            {"name": "stage2", "max_steps": 2, "lr_schedule": "cosin"}]}}))
 
 
+def misspelled_stage_key(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
+                                           {"name": "stage1", "max_steps": 2},
+                                           {"name": "stage2", "max_steps": 2, "lr_shedule": "cosine"}]}}))
+
+
+def zero_stage_batch_size(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
+                                           {"name": "stage1", "max_steps": 2, "batch_size": 0}]}}))
+
+
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
     from core.cli import ConfigError
@@ -685,6 +706,12 @@ CASES = [
     pytest.param(misspelled_lr_schedule,
                  raises(E.ConfigError, r"model\.stages\[1\]\.lr_schedule", "unknown schedule 'cosin'", "cosine"),
                  id="runner/misspelled-lr-schedule"),
+    pytest.param(misspelled_stage_key,
+                 raises(E.ConfigError, r"model\.stages\[1\]\.lr_shedule", "not a stage key", "lr_schedule"),
+                 id="runner/misspelled-stage-key"),
+    pytest.param(zero_stage_batch_size,
+                 raises(E.ConfigError, r"model\.stages\[0\]\.batch_size", "integer >= 1", "got 0"),
+                 id="runner/zero-stage-batch-size"),
 ]
 
 
