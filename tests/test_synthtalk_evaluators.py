@@ -354,7 +354,11 @@ def test_skill_report_is_written_and_flattens_for_mlflow(trained):
     assert skill["sync"]["n_pairs"] == 17 * len(skill["face"]["per_clip"])
     flat = flatten(skill)
     assert all(k.startswith("evaluators/") and np.isfinite(v) for k, v in flat.items())
-    assert "evaluators/sync_offset_within_1" in flat and "evaluators/nme_held_out" in flat
+    assert "evaluators/sync_offset_within_1" in flat and "evaluators/nme_trained" in flat
+    # the held-out error is measured when the network found the face in a held-out clip; a tiny network may
+    # miss them all (it depends on the CPU's arithmetic), and then there is no error to log
+    held_out_found = any(c["held_out"] and np.isfinite(c["nme"]) for c in skill["face"]["per_clip"])
+    assert ("evaluators/nme_held_out" in flat) == held_out_found
 
 
 def test_skill_of_a_face_network_that_finds_no_face_is_measured_not_crashed(trained, synth, monkeypatch):

@@ -61,6 +61,13 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
+def _finite_mean(values: list[float]) -> float | None:
+    """Mean of the finite values; None when there are none."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else None
+
+
 def face_skill(lab, clips) -> dict:
     tracker = lab.tracker()
     per_clip, nmes = [], {"trained": [], "held_out": []}
@@ -113,8 +120,9 @@ def face_skill(lab, clips) -> dict:
         {f"non_face_{k}": float(hit[(kinds == i).numpy()].mean()) for i, k in enumerate(NEGATIVE_KINDS)}
     )
     return {
-        "nme_trained_identities": float(np.nanmean(nmes["trained"])) if nmes["trained"] else None,
-        "nme_held_out_identities": float(np.nanmean(nmes["held_out"])) if nmes["held_out"] else None,
+        # None when no clip of the group had a face found (the miss shows in per_clip and `found`)
+        "nme_trained_identities": _finite_mean(nmes["trained"]),
+        "nme_held_out_identities": _finite_mean(nmes["held_out"]),
         "Glo": _relative(col["Glo"], col["Glo_true"]),
         "Exp": _relative(col["Exp"], col["Exp_true"]),
         "found": found,
