@@ -92,12 +92,11 @@ def _single_process(cfg: DictConfig) -> bool:
 @contextmanager
 def stage_batch_size(datamodule, batch_size: int | None):
     """``model.stages[i].batch_size``: a stage's own batch size (per process), e.g. Loopy's image-level
-    stage 1 on larger batches than its 33-image clips of stage 2 at CPU scale; the data's otherwise."""
+    stage 1 on larger batches than its 33-image clips of stage 2 at CPU scale; the data's otherwise. The
+    preflight (``experiments.validate.stage_problem``) has refused a size below 1 before any stage."""
     if batch_size is None or not hasattr(datamodule, "batch_size"):
         yield
         return
-    if int(batch_size) < 1:
-        raise ValueError(f"model.stages: batch_size must be >= 1, got {batch_size}")
     before, datamodule.batch_size = datamodule.batch_size, int(batch_size)
     try:
         yield
