@@ -258,7 +258,7 @@ def test_a_claim_without_a_run_in_this_store_keeps_its_section_from_the_earlier_
                                                                                      _empty_store):
     """Tables run in different stores (machines, sessions) accumulate in one results file: a claim whose
     experiment has no run in this build's store keeps its earlier section, marked as kept and counted in the
-    summary; an edited claim and --fresh-results check afresh."""
+    summary; an edited claim and --fresh-results check afresh. (No tables are built: ``experiments=[]``.)"""
     import shutil
 
     claims = [_pair("c-a", "exp_a", "Full", "w/o X", "Sync-C"), _pair("c-b", "exp_b", "Full", "w/o X", "Sync-C")]
@@ -266,7 +266,7 @@ def test_a_claim_without_a_run_in_this_store_keeps_its_section_from_the_earlier_
     results = tmp_path / "RESULTS.md"
     _log_experiment(Tracker(store, "suite"), tmp_path / "a", "exp_a", ["Sync-C"], {
         "Full": {"cells": {"Sync-C": (8.0, 0.2)}}, "w/o X": {"cells": {"Sync-C": (7.0, 0.2)}}})
-    build_reports(store, "suite", tmp_path / "out", results=results, claims=path)
+    build_reports(store, "suite", tmp_path / "out", [], results=results, claims=path)
     first = results.read_text()
     assert _verdicts(first) == {"c-a": "reproduced", "c-b": "not run"}
     run_a = re.search(r"Run: .*parent run `(\w{8})`", _section(first, "c-a")).group(1)
@@ -277,7 +277,7 @@ def test_a_claim_without_a_run_in_this_store_keeps_its_section_from_the_earlier_
     _log_experiment(Tracker(uri_b, "suite"), tmp_path / "b", "exp_b", ["Sync-C"], {
         "Full": {"cells": {"Sync-C": (8.0, 0.2)}}, "w/o X": {"cells": {"Sync-C": (7.9, 0.2)}}})
     for _ in range(2):  # keeping a kept section again marks it once
-        build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=path)
+        build_reports(uri_b, "suite", tmp_path / "out", [], results=results, claims=path)
         text = results.read_text()
         assert _verdicts(text) == {"c-a": "reproduced", "c-b": "not separable"}
         assert ("**Summary: of 2 claims, 1 reproduced (1 with our 95% intervals apart, 0 by the paired bootstrap "
@@ -292,11 +292,12 @@ def test_a_claim_without_a_run_in_this_store_keeps_its_section_from_the_earlier_
     (tmp_path / "edited").mkdir()
     edited = _claims_file(tmp_path / "edited", [_pair("c-a", "exp_a", "Full", "w/o X", "Sync-C", "lower"),
                                                 claims[1]])
-    build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=edited)
+    build_reports(uri_b, "suite", tmp_path / "out", [], results=results, claims=edited)
     assert _verdicts(results.read_text())["c-a"] == "not run"
-    build_reports(store, "suite", tmp_path / "out", results=results, claims=path)  # c-a afresh, c-b kept
+    build_reports(store, "suite", tmp_path / "out", [], results=results, claims=path)  # c-a afresh, c-b kept
     assert _verdicts(results.read_text()) == {"c-a": "reproduced", "c-b": "not separable"}
-    build_reports(uri_b, "suite", tmp_path / "out", results=results, claims=path, keep_results=False)
+    build_reports(uri_b, "suite", tmp_path / "out", [], results=results, claims=path,
+                  keep_results=False)
     assert _verdicts(results.read_text()) == {"c-a": "not run", "c-b": "not separable"}
 
 
