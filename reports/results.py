@@ -287,14 +287,18 @@ def _claim_section(o: Outcome, reports_dir: Path, results_dir: Path, store: str 
     return "\n".join(lines)
 
 
+#: column names the results file writes and :func:`earlier_sections` reads back
+COL_CLAIM, COL_OURS, COL_COMPARISON, COL_APART_BY = "claim", "ours", "comparison (a − b)", "apart by"
+
+
 def _comparison_row(k: Comparison) -> dict:
     p = k.paired or {}
     # p = 0: no resample reached 0, so p is below the resolution of N_BOOT resamples (two-sided)
     pv = f"p < {2 / N_BOOT:g}" if p.get("p_value") == 0 else f"p = {_num(p.get('p_value'))}"
     paired = (f"{_num(p.get('mean_diff'))} [{_num(p.get('ci_low'))}, {_num(p.get('ci_high'))}], "
               f"{pv}, {p.get('n')} pairs") if p else "— (no per-video scores)"
-    return {"comparison (a − b)": f"{k.a} − {k.b}", "ours: a − b": _num(k.cell_a.mean - k.cell_b.mean),
-            "paired bootstrap: mean [95% CI], p, pairs": paired, "apart by": k.apart_by, "verdict": k.verdict}
+    return {COL_COMPARISON: f"{k.a} − {k.b}", "ours: a − b": _num(k.cell_a.mean - k.cell_b.mean),
+            "paired bootstrap: mean [95% CI], p, pairs": paired, COL_APART_BY: k.apart_by, "verdict": k.verdict}
 
 
 def _claims_label(path: Path) -> str:
@@ -314,10 +318,10 @@ def render(outcomes: list[Outcome], reports_dir: Path, results_path: Path, store
                f"{counts[NOT_RUN]} not run.**" + (f" {kept} of the {len(outcomes)} are kept from an earlier "
                                                   "build (their sections name their runs)." if kept else ""))
     results_dir = results_path.parent
-    table = _md_table([{"claim": f"[{o.claim.id}](#{o.claim.id})",
+    table = _md_table([{COL_CLAIM: f"[{o.claim.id}](#{o.claim.id})",
                         "paper": f"{o.claim.paper}, {o.claim.source}",
                         "experiment": f"`{o.claim.experiment}`", "metric": o.claim.metric,
-                        "paper's ordering": o.claim.paper_ordering(), "ours": _ours_short(o),
+                        "paper's ordering": o.claim.paper_ordering(), COL_OURS: _ours_short(o),
                         "verdict": o.verdict} for o in outcomes])
     head = [
         "# Reproducing the papers' findings on SynthTalk", "",
@@ -401,11 +405,11 @@ def earlier_sections(path: Path, claims: list[Claim], store: str = "") -> dict[s
     lines = head.splitlines()
     ours = {}
     for i, line in enumerate(lines):
-        if line.startswith("| claim "):
+        if line.startswith(f"| {COL_CLAIM} "):
             for row in _md_rows(lines, i):
-                m = re.match(r"\[([\w.-]+)\]", row.get("claim", ""))
+                m = re.match(r"\[([\w.-]+)\]", row.get(COL_CLAIM, ""))
                 if m:
-                    ours[m.group(1)] = row.get("ours", "—")
+                    ours[m.group(1)] = row.get(COL_OURS, "—")
     by_id, out = {c.id: c for c in claims}, {}
     for chunk in re.split(r"^### ", body, flags=re.M)[1:]:
         cid, _, rest = chunk.partition("\n")
@@ -418,9 +422,9 @@ def earlier_sections(path: Path, claims: list[Claim], store: str = "") -> dict[s
         section = [line for line in f"### {chunk}".rstrip("\n").splitlines() if not line.startswith(_KEPT_NOTE)]
         apart = False
         for i, line in enumerate(section):
-            if line.startswith("| comparison (a − b)"):
+            if line.startswith(f"| {COL_COMPARISON}"):
                 first = _md_rows(section, i)[:1]
-                apart = bool(first) and "intervals" in first[0].get("apart by", "")
+                apart = bool(first) and "intervals" in first[0].get(COL_APART_BY, "")
                 break
         where = f" (`{store}`)" if store else ""
         note = (f"{_KEPT_NOTE}: this build's store{where} has no run of `{c.experiment}`; the `Run:` line "
