@@ -129,6 +129,25 @@ def stage_lr_schedule(module, stage: dict, index: int):
         module.lr_schedule = before
 
 
+@contextmanager
+def stage_snr_gamma(module, stage: dict, index: int):
+    """``model.stages[i].snr_gamma``: the stage's diffusion loss takes Min-SNR-gamma weights
+    (``lightning_modules.sampling.diffusion_loss``); absent, the plain MSE of the papers. The preflight
+    (``experiments.validate.stage_problem``) has refused a value that is not a positive number."""
+    gamma = stage.get("snr_gamma")
+    if gamma is None:
+        yield
+        return
+    if not hasattr(module, "snr_gamma"):
+        raise ValueError(f"model.stages[{index}].snr_gamma: {type(module).__name__} has no Min-SNR loss weighting "
+                         f"(LoopyModule has); remove the key")
+    before, module.snr_gamma = module.snr_gamma, float(gamma)
+    try:
+        yield
+    finally:
+        module.snr_gamma = before
+
+
 def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
     """Every stage in turn. A stage with an ``end.ckpt`` from an earlier call is skipped (its weights and
     random state loaded); one with a ``last.ckpt`` continues from it (see ``experiments/resume.py``).
@@ -167,7 +186,8 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             trainer = make_trainer(variant.cfg, stage["max_steps"], logger, callbacks, root_dir=out_dir)
             log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
                      f", resuming from {last}" if last.exists() else "")
-            with stage_batch_size(datamodule, stage.get("batch_size")), stage_lr_schedule(module, stage, index):
+            with stage_batch_size(datamodule, stage.get("batch_size")), stage_lr_schedule(module, stage, index), \
+                    stage_snr_gamma(module, stage, index):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
             trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 

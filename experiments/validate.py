@@ -189,13 +189,13 @@ def lr_schedule_problem(name) -> str | None:
 
 
 #: what one entry of ``model.stages`` may hold (experiments/run.py reads them; the module reads ``name``)
-STAGE_KEYS = ("name", "max_steps", "batch_size", "lr_schedule", "warmup_steps")
+STAGE_KEYS = ("name", "max_steps", "batch_size", "lr_schedule", "warmup_steps", "snr_gamma")
 
 
 def stage_problem(stage) -> str | None:
     """Why one entry of ``model.stages`` would not run as written, or None: a key the runner does not read
     (a misspelled ``lr_shedule`` would otherwise be ignored), a batch size or step count that is not a
-    positive integer, an unknown learning-rate schedule."""
+    positive integer, a Min-SNR ``snr_gamma`` that is not a positive number, an unknown learning-rate schedule."""
     unknown = sorted(set(stage) - set(STAGE_KEYS))
     if unknown:
         return f"{unknown[0]}: not a stage key; a stage takes {list(STAGE_KEYS)}"
@@ -204,6 +204,9 @@ def stage_problem(stage) -> str | None:
         low = 0 if key == "warmup_steps" else 1
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             return f"{key}: expected an integer >= {low}, got {value!r}"
+    gamma = stage.get("snr_gamma")
+    if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0):
+        return f"snr_gamma: expected a number > 0 (Min-SNR-gamma, e.g. 5) or null, got {gamma!r}"
     name = stage.get("lr_schedule")
     problem = None if name is None else lr_schedule_problem(name)
     return f"lr_schedule: {problem}" if problem else None
@@ -211,13 +214,21 @@ def stage_problem(stage) -> str | None:
 
 def check_run_config(cfg: DictConfig) -> None:
     """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's keys,
-    sizes and learning-rate schedule name, so a misspelled one stops the run before its first stage
-    trains."""
+    sizes, learning-rate schedule name and Min-SNR gamma (which the model must read), so a misspelled one
+    stops the run before its first stage trains."""
     from lightning_modules.build import RUNNER_MODEL_KEYS
 
     check_constructor_keys(cfg, "data")
     check_constructor_keys(cfg, "model", ignore=RUNNER_MODEL_KEYS)
-    for i, stage in enumerate((cfg.get("model") or {}).get("stages") or []):
+    model = cfg.get("model") or {}
+    for i, stage in enumerate(model.get("stages") or []):
         problem = stage_problem(stage)
         if problem:
             raise ConfigError(f"model.stages[{i}].{problem}")
+        if stage.get("snr_gamma") is not None and "_target_" in model:
+            from hydra.utils import get_class
+
+            cls = get_class(str(model["_target_"]))
+            if not hasattr(cls, "snr_gamma"):
+                raise ConfigError(f"model.stages[{i}].snr_gamma: {cls.__name__} has no Min-SNR loss weighting "
+                                  f"(LoopyModule has); remove the key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from tqdm.auto import tqdm
 
@@ -37,6 +38,33 @@ def diffusion_target(scheduler, z0: torch.Tensor, noise: torch.Tensor, t: torch.
     if kind == "sample":
         return z0
     raise ValueError(f"noise schedule prediction_type {kind!r} is not one of epsilon, v_prediction, sample")
+
+
+def diffusion_loss(scheduler, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor,
+                   snr_gamma: float | None = None) -> torch.Tensor:
+    """Mean squared error of a denoiser's prediction (the papers' Eq. 1 in the scheduler's parameterisation),
+    or with Min-SNR-gamma weights (Hang et al., ICCV 2023) when ``snr_gamma`` is set.
+
+    Min-SNR weighs each item's error on the clean sample by ``min(SNR_t, gamma)``; in the regressed target's
+    terms that is ``min(SNR, gamma) / SNR`` on epsilon, ``min(SNR, gamma) / (SNR + 1)`` on v and
+    ``min(SNR, gamma)`` on the sample itself, so one error on the clean sample costs the same whichever the
+    ``prediction_type``. A CPU-scale training recipe (``model.stages[i].snr_gamma``), not a paper's loss.
+
+    :param pred, target: (N, ...). :param t: (N,) diffusion steps. :returns: the scalar loss (a plain mean
+        of the per-item weighted errors, as in diffusers' training scripts).
+    """
+    if snr_gamma is None:
+        return F.mse_loss(pred, target)
+    from diffusers.training_utils import compute_snr  # imported here: slow to import, rarely needed
+
+    snr = compute_snr(scheduler, t).to(pred.dtype)
+    clipped = snr.clamp(max=float(snr_gamma))
+    kind = scheduler.config.prediction_type
+    weight = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}.get(kind)
+    if weight is None:
+        raise ValueError(f"noise schedule prediction_type {kind!r} is not one of epsilon, v_prediction, sample")
+    per_item = ((pred - target) ** 2).flatten(1).mean(1)
+    return (weight * per_item).mean()
 
 
 def combine_guidance(predictions: Sequence[torch.Tensor], scales: Sequence[float]) -> torch.Tensor:

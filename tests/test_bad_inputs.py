@@ -588,6 +588,27 @@ def zero_stage_batch_size(ctx):
                                            {"name": "stage1", "max_steps": 2, "batch_size": 0}]}}))
 
 
+def negative_snr_gamma(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
+                                           {"name": "stage1", "max_steps": 2},
+                                           {"name": "stage2", "max_steps": 2, "snr_gamma": -5}]}}))
+
+
+def snr_gamma_on_a_model_without_it(ctx):
+    from omegaconf import OmegaConf
+
+    from experiments.validate import check_run_config
+
+    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
+                                           {"name": "stage1", "max_steps": 2, "snr_gamma": 5}]}}))
+
+
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
     from core.cli import ConfigError
@@ -712,6 +733,12 @@ CASES = [
     pytest.param(zero_stage_batch_size,
                  raises(E.ConfigError, r"model\.stages\[0\]\.batch_size", "integer >= 1", "got 0"),
                  id="runner/zero-stage-batch-size"),
+    pytest.param(negative_snr_gamma,
+                 raises(E.ConfigError, r"model\.stages\[1\]\.snr_gamma", "number > 0", "got -5"),
+                 id="runner/negative-snr-gamma"),
+    pytest.param(snr_gamma_on_a_model_without_it,
+                 raises(E.ConfigError, r"model\.stages\[0\]\.snr_gamma", "ToyModule has no Min-SNR", "remove the key"),
+                 id="runner/snr-gamma-on-a-model-without-it"),
 ]
 
 

@@ -91,3 +91,49 @@ def test_guidance_is_the_cascade_of_the_papers():
     assert torch.equal(combine_guidance([e_audio, e_ref, e_base], [5.0, 3.0]), torch.tensor([10.0]))
     with pytest.raises(ValueError, match="one scale per pair"):
         combine_guidance([cond, uncond], [1.0, 2.0])
+
+
+def _sd15(prediction_type: str) -> DDPMScheduler:
+    cfg = {k: v for k, v in SD15_SCHEDULE.items() if k not in ("set_alpha_to_one", "steps_offset")}
+    return DDPMScheduler(**{**cfg, "prediction_type": prediction_type})
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 5.0])
+def test_min_snr_weights_the_clean_sample_error_alike_in_every_parameterisation(gamma):
+    """Min-SNR-gamma (Hang et al. 2023): an error d on the clean sample costs min(SNR_t, gamma) * mean(d^2)
+    per item, SNR_t = a/(1 - a) with a the schedule's cumulative alpha product (derived here from SD 1.5's
+    betas), whether the denoiser regresses epsilon, v or the sample."""
+    from lightning_modules.sampling import diffusion_loss, diffusion_target
+
+    g = torch.Generator().manual_seed(0)
+    z0, noise = torch.randn(6, 4, 3, 3, generator=g), torch.randn(6, 4, 3, 3, generator=g)
+    x0_hat = z0 + 0.3 * torch.randn(6, 4, 3, 3, generator=g)
+    t = torch.tensor([0, 10, 250, 500, 800, 999])
+    a = torch.tensor(_alphas_cumprod("scaled_linear", 0.00085, 0.012), dtype=torch.float64)[t].view(-1, 1, 1, 1)
+    snr = (a / (1 - a)).flatten()
+    expected = (torch.clamp(snr, max=gamma) * ((x0_hat - z0).double() ** 2).flatten(1).mean(1)).mean()
+    zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
+    eps_hat = (zt - a.sqrt() * x0_hat) / (1 - a).sqrt()
+    preds = {"sample": x0_hat, "epsilon": eps_hat, "v_prediction": a.sqrt() * eps_hat - (1 - a).sqrt() * x0_hat}
+    for kind, pred in preds.items():
+        sched = _sd15(kind)
+        target = diffusion_target(sched, z0, noise, t)
+        loss = diffusion_loss(sched, pred.float(), target, t, gamma)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-4), kind
+
+
+def test_without_gamma_the_loss_is_the_plain_mse_and_a_huge_gamma_is_the_epsilon_loss():
+    """snr_gamma None is Eq. 1's MSE; gamma above every SNR weighs an x0 error by SNR, which is the plain
+    epsilon loss (eps error = sqrt(SNR) * x0 error)."""
+    from lightning_modules.sampling import diffusion_loss
+
+    g = torch.Generator().manual_seed(1)
+    pred, target = torch.randn(5, 2, 3, 3, generator=g), torch.randn(5, 2, 3, 3, generator=g)
+    t = torch.tensor([3, 100, 400, 700, 990])
+    plain = torch.nn.functional.mse_loss(pred, target)
+    assert diffusion_loss(_sd15("sample"), pred, target, t, None).item() == pytest.approx(plain.item())
+    assert diffusion_loss(_sd15("epsilon"), pred, target, t, 1e9).item() == pytest.approx(plain.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="prediction_type 'flow'"):
+        sched = _sd15("epsilon")
+        sched.register_to_config(prediction_type="flow")
+        diffusion_loss(sched, pred, target, t, 1.0)

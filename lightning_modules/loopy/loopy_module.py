@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
 from lightning_modules.base import PortraitModule
@@ -37,6 +36,7 @@ from lightning_modules.sampling import (
     SD15_SCHEDULE,
     combine_guidance,
     ddim_sample,
+    diffusion_loss,
     diffusion_target,
     generate_long_video,
     make_ddim,
@@ -75,6 +75,9 @@ class LoopyModule(PortraitModule):
     """
 
     STAGES = STAGES
+    # Min-SNR-gamma loss weights of the current stage (model.stages[i].snr_gamma, set by the runner;
+    # lightning_modules.sampling.diffusion_loss); None: the paper's plain MSE
+    snr_gamma: float | None = None
 
     def __init__(self, *, num_frames: int, fps: float, pretrained, latent, unet, tsm, temporal, audio, a2l,
                  variance, masks, guidance, sampling, noise_schedule, optim, stages=None,
@@ -240,9 +243,9 @@ class LoopyModule(PortraitModule):
         t_rep = steps.repeat_interleave(z0.shape[1])
         zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
         pred = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
-        # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets
+        # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets, snr_gamma to Min-SNR weights
         target = diffusion_target(self.noise_scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
-        return F.mse_loss(pred, target.view_as(z0))
+        return diffusion_loss(self.noise_scheduler, pred.flatten(0, 1), target, t_rep, self.snr_gamma)
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)
