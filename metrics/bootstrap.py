@@ -3,7 +3,13 @@
 - Per-video metrics: percentile interval of the mean over ``n_boot`` resamples of videos
   (Efron & Tibshirani 1993, ch. 13), fixed seed.
 - Set metrics (FID, FVD, E-FID): resample *videos* (each video keeps all its feature rows; paired
-  pred/gt videos are resampled together) and recompute the Frechet distance. Each resample costs
+  pred/gt videos are resampled together) and recompute the Frechet distance. A resample repeats some
+  videos and so holds fewer distinct ones, which inflates a Frechet distance: the resamples sit above the
+  estimate by a bias of their own making, and their percentile interval could miss the estimate itself
+  (a set against its own items permuted: 0.0009 with [0.0026, 0.18]). The interval is therefore the
+  percentile interval shifted back by the bootstrap estimate of that bias, mean(resamples) - estimate
+  (Efron & Tibshirani 1993, ch. 10), its low end clipped at 0 where a distance ends; ``boot_bias`` reports
+  the shift. Each resample costs
   one symmetric eigendecomposition per set of more rows than dimensions (:mod:`metrics.frechet`;
   ``python -m experiments.bench bench.parts=[frechet]`` states the cost at 2048-d), so the number
   of resamples is capped (``SET_BOOT_CAP = 100`` by default). A resample whose pooled set has fewer
@@ -49,12 +55,15 @@ def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05)
 def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np.ndarray],
                          distance: Callable[[np.ndarray, np.ndarray], float] = frechet_from_features,
                          n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-                         cap: int = SET_BOOT_CAP, progress: Callable | None = None) -> dict[str, float]:
-    """Distance between pooled per-video features, with a video-resampling percentile interval.
+                         cap: int = SET_BOOT_CAP, progress: Callable | None = None,
+                         floor: float | None = 0.0) -> dict[str, float]:
+    """Distance between pooled per-video features, with a video-resampling interval corrected for the
+    resampling bias (module docstring).
 
     Args:
         pred_feats, gt_feats: one ``[N_i, D]`` array per video. Equal lengths are treated as pairs.
         n_boot: requested resamples, capped at ``cap``.
+        floor: the smallest value the distance takes (0 for a distance; None: no clipping).
     """
     if not pred_feats or not gt_feats:
         return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
@@ -77,8 +86,14 @@ def bootstrap_set_metric(pred_feats: Sequence[np.ndarray], gt_feats: Sequence[np
         if progress is not None:
             progress()
     boots = np.asarray([b for b in boots if np.isfinite(b)])
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2]) if len(boots) else (np.nan, np.nan)
-    return {"mean": float(value), "ci_low": float(lo), "ci_high": float(hi), "n": int(n), "n_boot": int(len(boots))}
+    if not len(boots):
+        return {"mean": float(value), "ci_low": np.nan, "ci_high": np.nan, "n": int(n), "n_boot": 0}
+    bias = float(boots.mean() - value)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2]) - bias
+    if floor is not None:
+        lo, hi = max(lo, floor), max(hi, floor)
+    return {"mean": float(value), "ci_low": float(lo), "ci_high": float(hi), "n": int(n), "n_boot": int(len(boots)),
+            "boot_bias": bias}
 
 
 def paired_bootstrap(a, b, n_boot: int = 10000, seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
