@@ -138,9 +138,10 @@ def stage_snr_gamma(module, stage: dict, index: int):
     if gamma is None:
         yield
         return
-    if not hasattr(module, "snr_gamma"):
-        raise ValueError(f"model.stages[{index}].snr_gamma: {type(module).__name__} has no Min-SNR loss weighting "
-                         f"(LoopyModule has); remove the key")
+    from experiments.validate import snr_gamma_problem
+
+    if problem := snr_gamma_problem(type(module)):
+        raise ValueError(f"model.stages[{index}].snr_gamma: {problem}")
     before, module.snr_gamma = module.snr_gamma, float(gamma)
     try:
         yield

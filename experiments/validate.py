@@ -212,6 +212,14 @@ def stage_problem(stage) -> str | None:
     return f"lr_schedule: {problem}" if problem else None
 
 
+def snr_gamma_problem(model_type: type) -> str | None:
+    """Why ``model.stages[i].snr_gamma`` cannot apply to a model of this class, or None: the model must read
+    the weights (a ``snr_gamma`` attribute, which the runner sets for the stage)."""
+    if hasattr(model_type, "snr_gamma"):
+        return None
+    return f"{model_type.__name__} has no Min-SNR loss weighting (LoopyModule has); remove the key"
+
+
 def check_run_config(cfg: DictConfig) -> None:
     """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's keys,
     sizes, learning-rate schedule name and Min-SNR gamma (which the model must read), so a misspelled one
@@ -228,7 +236,5 @@ def check_run_config(cfg: DictConfig) -> None:
         if stage.get("snr_gamma") is not None and "_target_" in model:
             from hydra.utils import get_class
 
-            cls = get_class(str(model["_target_"]))
-            if not hasattr(cls, "snr_gamma"):
-                raise ConfigError(f"model.stages[{i}].snr_gamma: {cls.__name__} has no Min-SNR loss weighting "
-                                  f"(LoopyModule has); remove the key")
+            if problem := snr_gamma_problem(get_class(str(model["_target_"]))):
+                raise ConfigError(f"model.stages[{i}].snr_gamma: {problem}")
