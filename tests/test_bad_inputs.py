@@ -556,57 +556,36 @@ def key_the_data_module_does_not_take(ctx):
     check_run_config(OmegaConf.create(cfg))
 
 
-def misspelled_lr_schedule(ctx):
+def _check_toy_stages(ctx, *stages):
+    """The preflight of a toy run whose model.stages are ``stages``."""
     from omegaconf import OmegaConf
 
     from experiments.validate import check_run_config
 
     check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
-                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
-                                           {"name": "stage1", "max_steps": 2},
-                                           {"name": "stage2", "max_steps": 2, "lr_schedule": "cosin"}]}}))
+                                       "model": {"_target_": "tests.toy.ToyModule", "stages": list(stages)}}))
+
+
+def misspelled_lr_schedule(ctx):
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2},
+                      {"name": "stage2", "max_steps": 2, "lr_schedule": "cosin"})
 
 
 def misspelled_stage_key(ctx):
-    from omegaconf import OmegaConf
-
-    from experiments.validate import check_run_config
-
-    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
-                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
-                                           {"name": "stage1", "max_steps": 2},
-                                           {"name": "stage2", "max_steps": 2, "lr_shedule": "cosine"}]}}))
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2},
+                      {"name": "stage2", "max_steps": 2, "lr_shedule": "cosine"})
 
 
 def zero_stage_batch_size(ctx):
-    from omegaconf import OmegaConf
-
-    from experiments.validate import check_run_config
-
-    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
-                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
-                                           {"name": "stage1", "max_steps": 2, "batch_size": 0}]}}))
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2, "batch_size": 0})
 
 
 def negative_snr_gamma(ctx):
-    from omegaconf import OmegaConf
-
-    from experiments.validate import check_run_config
-
-    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
-                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
-                                           {"name": "stage1", "max_steps": 2},
-                                           {"name": "stage2", "max_steps": 2, "snr_gamma": -5}]}}))
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2}, {"name": "stage2", "max_steps": 2, "snr_gamma": -5})
 
 
 def snr_gamma_on_a_model_without_it(ctx):
-    from omegaconf import OmegaConf
-
-    from experiments.validate import check_run_config
-
-    check_run_config(OmegaConf.create({"data": {"_target_": "tests.toy.ToyDataModule", "root": str(ctx.tmp)},
-                                       "model": {"_target_": "tests.toy.ToyModule", "stages": [
-                                           {"name": "stage1", "max_steps": 2, "snr_gamma": 5}]}}))
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2, "snr_gamma": 5})
 
 
 # ----------------------------------------------------------------------------- the catalogue
