@@ -130,23 +130,25 @@ def stage_lr_schedule(module, stage: dict, index: int):
 
 
 @contextmanager
-def stage_snr_gamma(module, stage: dict, index: int):
-    """``model.stages[i].snr_gamma``: the stage's diffusion loss takes Min-SNR-gamma weights
-    (``lightning_modules.sampling.diffusion_loss``); absent, the plain MSE of the papers. The preflight
-    (``experiments.validate.stage_problem``) has refused a value that is not a positive number."""
-    gamma = stage.get("snr_gamma")
-    if gamma is None:
-        yield
-        return
-    from experiments.validate import snr_gamma_problem
+def stage_loss_keys(module, stage: dict, index: int):
+    """``model.stages[i].snr_gamma`` and ``lip_weight``: the stage's diffusion loss takes Min-SNR-gamma weights
+    (``lightning_modules.sampling.diffusion_loss``) and a heavier mouth region
+    (``lightning_modules.blocks.mouth_weights``); absent, the plain MSE of the papers. The preflight
+    (``experiments.validate.stage_problem``) has refused values out of range."""
+    from experiments.validate import LOSS_KEYS, loss_key_problem
 
-    if problem := snr_gamma_problem(type(module)):
-        raise ValueError(f"model.stages[{index}].snr_gamma: {problem}")
-    before, module.snr_gamma = module.snr_gamma, float(gamma)
+    given = {k: float(stage[k]) for k in LOSS_KEYS if stage.get(k) is not None}
+    for key in given:
+        if problem := loss_key_problem(type(module), key):
+            raise ValueError(f"model.stages[{index}].{key}: {problem}")
+    before = {k: getattr(module, k) for k in given}
+    for key, value in given.items():
+        setattr(module, key, value)
     try:
         yield
     finally:
-        module.snr_gamma = before
+        for key, value in before.items():
+            setattr(module, key, value)
 
 
 def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id: str | None, out_dir: Path) -> None:
@@ -188,7 +190,7 @@ def train(variant: Variant, module, datamodule, tracker: Tracker | None, run_id:
             log.info("variant %r: stage %s, %d steps%s", variant.label, name, stage["max_steps"],
                      f", resuming from {last}" if last.exists() else "")
             with stage_batch_size(datamodule, stage.get("batch_size")), stage_lr_schedule(module, stage, index), \
-                    stage_snr_gamma(module, stage, index):
+                    stage_loss_keys(module, stage, index):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
             trainer.save_checkpoint(ckpt_dir / "end.ckpt")
 

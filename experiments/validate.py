@@ -189,13 +189,17 @@ def lr_schedule_problem(name) -> str | None:
 
 
 #: what one entry of ``model.stages`` may hold (experiments/run.py reads them; the module reads ``name``)
-STAGE_KEYS = ("name", "max_steps", "batch_size", "lr_schedule", "warmup_steps", "snr_gamma")
+STAGE_KEYS = ("name", "max_steps", "batch_size", "lr_schedule", "warmup_steps", "snr_gamma", "lip_weight")
+#: the stage keys that change the training loss, what the model needs to read them (an attribute of that name,
+#: which the runner sets for the stage) and what they are called in messages
+LOSS_KEYS = {"snr_gamma": "Min-SNR loss weighting", "lip_weight": "mouth-region loss weight"}
 
 
 def stage_problem(stage) -> str | None:
     """Why one entry of ``model.stages`` would not run as written, or None: a key the runner does not read
     (a misspelled ``lr_shedule`` would otherwise be ignored), a batch size or step count that is not a
-    positive integer, a Min-SNR ``snr_gamma`` that is not a positive number, an unknown learning-rate schedule."""
+    positive integer, a Min-SNR ``snr_gamma`` that is not a positive number, a ``lip_weight`` that is not a
+    number >= 0, an unknown learning-rate schedule."""
     unknown = sorted(set(stage) - set(STAGE_KEYS))
     if unknown:
         return f"{unknown[0]}: not a stage key; a stage takes {list(STAGE_KEYS)}"
@@ -207,22 +211,25 @@ def stage_problem(stage) -> str | None:
     gamma = stage.get("snr_gamma")
     if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0):
         return f"snr_gamma: expected a number > 0 (Min-SNR-gamma, e.g. 5) or null, got {gamma!r}"
+    lip = stage.get("lip_weight")
+    if lip is not None and (isinstance(lip, bool) or not isinstance(lip, (int, float)) or not lip >= 0):
+        return f"lip_weight: expected a number >= 0 (the mouth region's extra loss weight, e.g. 3) or null, got {lip!r}"
     name = stage.get("lr_schedule")
     problem = None if name is None else lr_schedule_problem(name)
     return f"lr_schedule: {problem}" if problem else None
 
 
-def snr_gamma_problem(model_type: type) -> str | None:
-    """Why ``model.stages[i].snr_gamma`` cannot apply to a model of this class, or None: the model must read
-    the weights (a ``snr_gamma`` attribute, which the runner sets for the stage)."""
-    if hasattr(model_type, "snr_gamma"):
+def loss_key_problem(model_type: type, key: str) -> str | None:
+    """Why the loss key ``model.stages[i].<key>`` (one of :data:`LOSS_KEYS`) cannot apply to a model of this
+    class, or None: the model must read it (an attribute of that name, which the runner sets for the stage)."""
+    if hasattr(model_type, key):
         return None
-    return f"{model_type.__name__} has no Min-SNR loss weighting (LoopyModule has); remove the key"
+    return f"{model_type.__name__} has no {LOSS_KEYS[key]} (LoopyModule has); remove the key"
 
 
 def check_run_config(cfg: DictConfig) -> None:
     """The constructor-key checks of one variant's config (``data`` and ``model``), and each stage's keys,
-    sizes, learning-rate schedule name and Min-SNR gamma (which the model must read), so a misspelled one
+    sizes, learning-rate schedule name and loss keys (which the model must read), so a misspelled one
     stops the run before its first stage trains."""
     from lightning_modules.build import RUNNER_MODEL_KEYS
 
@@ -233,8 +240,9 @@ def check_run_config(cfg: DictConfig) -> None:
         problem = stage_problem(stage)
         if problem:
             raise ConfigError(f"model.stages[{i}].{problem}")
-        if stage.get("snr_gamma") is not None and "_target_" in model:
-            from hydra.utils import get_class
+        for key in LOSS_KEYS:
+            if stage.get(key) is not None and "_target_" in model:
+                from hydra.utils import get_class
 
-            if problem := snr_gamma_problem(get_class(str(model["_target_"]))):
-                raise ConfigError(f"model.stages[{i}].snr_gamma: {problem}")
+                if problem := loss_key_problem(get_class(str(model["_target_"])), key):
+                    raise ConfigError(f"model.stages[{i}].{key}: {problem}")

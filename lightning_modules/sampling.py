@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from tqdm.auto import tqdm
 
@@ -41,7 +40,7 @@ def diffusion_target(scheduler, z0: torch.Tensor, noise: torch.Tensor, t: torch.
 
 
 def diffusion_loss(scheduler, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor,
-                   snr_gamma: float | None = None) -> torch.Tensor:
+                   snr_gamma: float | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error of a denoiser's prediction (the papers' Eq. 1 in the scheduler's parameterisation),
     or with Min-SNR-gamma weights (Hang et al., ICCV 2023) when ``snr_gamma`` is set.
 
@@ -50,11 +49,15 @@ def diffusion_loss(scheduler, pred: torch.Tensor, target: torch.Tensor, t: torch
     ``min(SNR, gamma)`` on the sample itself, so one error on the clean sample costs the same whichever the
     ``prediction_type``. A CPU-scale training recipe (``model.stages[i].snr_gamma``), not a paper's loss.
 
-    :param pred, target: (N, ...). :param t: (N,) diffusion steps. :returns: the scalar loss (a plain mean
-        of the per-item weighted errors, as in diffusers' training scripts).
+    :param pred, target: (N, ...). :param t: (N,) diffusion steps.
+    :param weights: per-element weights broadcastable to ``pred`` (e.g. (N, 1, h, w) from
+        ``lightning_modules.blocks.mouth_weights``) or None; the squared errors are multiplied by them and
+        averaged over the elements as before (not divided by the weights' sum).
+    :returns: the scalar loss (a plain mean of the per-item weighted errors, as in diffusers' training scripts).
     """
+    squared = (pred - target) ** 2 if weights is None else weights * (pred - target) ** 2
     if snr_gamma is None:
-        return F.mse_loss(pred, target)
+        return squared.mean()
     from diffusers.training_utils import compute_snr  # imported here: slow to import, rarely needed
 
     snr = compute_snr(scheduler, t).to(pred.dtype)
@@ -63,7 +66,7 @@ def diffusion_loss(scheduler, pred: torch.Tensor, target: torch.Tensor, t: torch
     weight = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}.get(kind)
     if weight is None:
         raise ValueError(f"noise schedule prediction_type {kind!r} is not one of epsilon, v_prediction, sample")
-    per_item = ((pred - target) ** 2).flatten(1).mean(1)
+    per_item = squared.flatten(1).mean(1)
     return (weight * per_item).mean()
 
 

@@ -588,6 +588,14 @@ def snr_gamma_on_a_model_without_it(ctx):
     _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2, "snr_gamma": 5})
 
 
+def negative_lip_weight(ctx):
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2}, {"name": "stage2", "max_steps": 2, "lip_weight": -1})
+
+
+def lip_weight_on_a_model_without_it(ctx):
+    _check_toy_stages(ctx, {"name": "stage1", "max_steps": 2, "lip_weight": 3})
+
+
 # ----------------------------------------------------------------------------- the catalogue
 def _errors():
     from core.cli import ConfigError
@@ -718,6 +726,13 @@ CASES = [
     pytest.param(snr_gamma_on_a_model_without_it,
                  raises(E.ConfigError, r"model\.stages\[0\]\.snr_gamma", "ToyModule has no Min-SNR", "remove the key"),
                  id="runner/snr-gamma-on-a-model-without-it"),
+    pytest.param(negative_lip_weight,
+                 raises(E.ConfigError, r"model\.stages\[1\]\.lip_weight", "number >= 0", "got -1"),
+                 id="runner/negative-lip-weight"),
+    pytest.param(lip_weight_on_a_model_without_it,
+                 raises(E.ConfigError, r"model\.stages\[0\]\.lip_weight", "ToyModule has no mouth-region loss weight",
+                        "remove the key"),
+                 id="runner/lip-weight-on-a-model-without-it"),
 ]
 
 

@@ -372,19 +372,24 @@ _SKILL = {"face": {"nme_trained_identities": 0.02, "nme_held_out_identities": 0.
           "features": {}}
 
 
-def test_the_long_cpu_preset_reuses_the_main_jobs_stage1_and_trains_a_longer_stage2(compose):
-    """scale=cpu_long (README "SynthTalk laboratory") differs from the main job's preset in stage 2 only, so
-    a cpu_long run after the main job loads its stage 1 from the cache."""
-    from experiments.stage_cache import stage_signature
-
+def test_the_long_cpu_preset_keeps_the_setup_it_was_measured_with_and_trains_a_longer_plain_stage2(compose):
+    """scale=cpu_long (README "SynthTalk laboratory") keeps the head counts and the stage 1 with which its
+    tables in docs/SYNTHTALK_RESULTS.md were made (the main job's before 2026-12-06), so the same command
+    remakes them; its stage 2 sees at least 3x the main job's samples, with the papers' plain loss. Everything
+    else is the tiny preset's."""
     tiny = compose([], with_test_configs=False)
     long = compose(["scale=cpu_long"], with_test_configs=False)
-    assert long.scale.name == "cpu_long" and long.model.stages[0] == tiny.model.stages[0]
-    assert json.dumps(stage_signature(long, 0), sort_keys=True) == json.dumps(stage_signature(tiny, 0), sort_keys=True)
+    assert long.scale.name == "cpu_long"
+    assert (long.model.unet.attention_head_dim, long.model.temporal.heads) == (8, 4)
+    assert dict(long.model.stages[0]) == {"name": "stage1", "max_steps": 600, "batch_size": 16}
     s2_tiny, s2_long = tiny.model.stages[1], long.model.stages[1]
-    assert s2_long.batch_size * s2_long.max_steps >= 4 * (s2_tiny.get("batch_size") or tiny.data.batch_size) * s2_tiny.max_steps
-    # everything but the stages is the tiny preset's
+    assert s2_long.batch_size * s2_long.max_steps >= 3 * (s2_tiny.get("batch_size") or tiny.data.batch_size) * s2_tiny.max_steps
+    assert s2_long.get("snr_gamma") is None and s2_long.get("lip_weight") is None
     for key in ("model", "data"):
         a, b = dict(tiny[key]), dict(long[key])
-        a.pop("stages", None), b.pop("stages", None)
+        for d in (a, b):
+            d.pop("stages", None)
+            if key == "model":
+                d["unet"] = {k: v for k, v in dict(d["unet"]).items() if k != "attention_head_dim"}
+                d["temporal"] = {k: v for k, v in dict(d["temporal"]).items() if k != "heads"}
         assert a == b, key

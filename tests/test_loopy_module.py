@@ -163,10 +163,10 @@ def test_an_unknown_lr_schedule_or_a_module_without_one_is_refused_naming_the_ke
 
 
 def test_a_stage_snr_gamma_weighs_loopys_diffusion_loss_for_that_stage_only():
-    """model.stages[i].snr_gamma (experiments.run.stage_snr_gamma): Loopy's training loss takes Min-SNR
+    """model.stages[i].snr_gamma (experiments.run.stage_loss_keys): Loopy's training loss takes Min-SNR
     weights during the stage and the plain MSE after it. With epsilon targets a gamma above every SNR
     weighs nothing (lightning_modules.sampling.diffusion_loss), a small one changes the loss."""
-    from experiments.run import stage_snr_gamma
+    from experiments.run import stage_loss_keys
 
     m = tiny_module(noise_schedule={"prediction_type": "epsilon"})
     m.set_stage("stage2")
@@ -178,12 +178,12 @@ def test_a_stage_snr_gamma_weighs_loopys_diffusion_loss_for_that_stage_only():
             return m.model_step(batch).item()
 
     plain = loss()
-    with stage_snr_gamma(m, {"name": "stage2", "max_steps": 1, "snr_gamma": 1e9}, 1):
+    with stage_loss_keys(m, {"name": "stage2", "max_steps": 1, "snr_gamma": 1e9}, 1):
         assert loss() == pytest.approx(plain, rel=1e-5)
-    with stage_snr_gamma(m, {"name": "stage2", "max_steps": 1, "snr_gamma": 0.01}, 1):
+    with stage_loss_keys(m, {"name": "stage2", "max_steps": 1, "snr_gamma": 0.01}, 1):
         assert m.snr_gamma == 0.01
         assert loss() < 0.5 * plain  # weights min(SNR, 0.01) / SNR, far below 1 but at the last few steps
     assert m.snr_gamma is None and loss() == plain  # handed back after the stage
     with pytest.raises(ValueError, match=r"model\.stages\[0\]\.snr_gamma: Module has no Min-SNR"):
-        with stage_snr_gamma(torch.nn.Module(), {"name": "main", "max_steps": 3, "snr_gamma": 5}, 0):
+        with stage_loss_keys(torch.nn.Module(), {"name": "main", "max_steps": 3, "snr_gamma": 5}, 0):
             pass

@@ -14,6 +14,7 @@ from diffusers import DDPMScheduler
 
 from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
+from lightning_modules.blocks.mouth_weights import mouth_weights
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
 from lightning_modules.loopy.audio_projection import AudioProjection
@@ -78,6 +79,9 @@ class LoopyModule(PortraitModule):
     # Min-SNR-gamma loss weights of the current stage (model.stages[i].snr_gamma, set by the runner;
     # lightning_modules.sampling.diffusion_loss); None: the paper's plain MSE
     snr_gamma: float | None = None
+    # mouth-region loss weight of the current stage (model.stages[i].lip_weight, set by the runner;
+    # lightning_modules.blocks.mouth_weights); None: every latent cell weighs the same, as in the paper
+    lip_weight: float | None = None
 
     def __init__(self, *, num_frames: int, fps: float, pretrained, latent, unet, tsm, temporal, audio, a2l,
                  variance, masks, guidance, sampling, noise_schedule, optim, stages=None,
@@ -213,9 +217,12 @@ class LoopyModule(PortraitModule):
         frames = batch["frames"]
         b, t = frames.shape[:2]
         stage1 = self.stage == "stage1"
+        landmarks = batch.get("landmarks")
         if stage1:  # one random target frame per sample (§3.4, stage 1)
             pick = torch.randint(0, t, (b,), device=frames.device)
             frames = frames[torch.arange(b, device=frames.device), pick][:, None]
+            if landmarks is not None:
+                landmarks = landmarks[torch.arange(b, device=frames.device), pick][:, None]
         z0 = self.encode_frames(frames)
         ref = self.encode_frames(batch["reference"][:, None])[:, 0]
         keep = self.masks(b, frames.device)
@@ -235,7 +242,7 @@ class LoopyModule(PortraitModule):
                 if "landmark_mask" in batch:  # videos without keypoints fall back to the audio condition
                     has = batch["landmark_mask"].to(choice.device) > 0
                     choice = torch.where(has, choice, torch.zeros_like(choice))
-            lat = self.motion_latents(pooled, choice, batch.get("landmarks"))
+            lat = self.motion_latents(pooled, choice, landmarks)
             if lat is not None:
                 lat = lat * keep.motion_latents.view(b, 1).to(lat.dtype)
         noise = torch.randn_like(z0)
@@ -243,9 +250,18 @@ class LoopyModule(PortraitModule):
         t_rep = steps.repeat_interleave(z0.shape[1])
         zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
         pred = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
-        # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets, snr_gamma to Min-SNR weights
+        # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets, snr_gamma to Min-SNR
+        # weights, lip_weight to a heavier mouth region (CPU-scale recipes of model.stages[i])
         target = diffusion_target(self.noise_scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
-        return diffusion_loss(self.noise_scheduler, pred.flatten(0, 1), target, t_rep, self.snr_gamma)
+        weights = None
+        if self.lip_weight:
+            if landmarks is None:
+                raise ValueError("model.stages[i].lip_weight weighs the mouth region by the batch's 'landmarks' "
+                                 "(B,T,68,2), which this data module does not give; remove the key or use data "
+                                 "with keypoints (SynthTalk)")
+            weights = mouth_weights(landmarks, tuple(z0.shape[-2:]), self.lip_weight,
+                                    has=batch.get("landmark_mask")).flatten(0, 1)
+        return diffusion_loss(self.noise_scheduler, pred.flatten(0, 1), target, t_rep, self.snr_gamma, weights)
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)
