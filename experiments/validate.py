@@ -208,12 +208,12 @@ def stage_problem(stage) -> str | None:
         low = 0 if key == "warmup_steps" else 1
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             return f"{key}: expected an integer >= {low}, got {value!r}"
-    gamma = stage.get("snr_gamma")
-    if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0):
-        return f"snr_gamma: expected a number > 0 (Min-SNR-gamma, e.g. 5) or null, got {gamma!r}"
-    lip = stage.get("lip_weight")
-    if lip is not None and (isinstance(lip, bool) or not isinstance(lip, (int, float)) or not lip >= 0):
-        return f"lip_weight: expected a number >= 0 (the mouth region's extra loss weight, e.g. 3) or null, got {lip!r}"
+    for key, strict, what in (("snr_gamma", True, "Min-SNR-gamma, e.g. 5"),
+                              ("lip_weight", False, "the mouth region's extra loss weight, e.g. 3")):
+        value = stage.get(key)
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if value is not None and not (number and (value > 0 if strict else value >= 0)):
+            return f"{key}: expected a number {'>' if strict else '>='} 0 ({what}) or null, got {value!r}"
     name = stage.get("lr_schedule")
     problem = None if name is None else lr_schedule_problem(name)
     return f"lr_schedule: {problem}" if problem else None

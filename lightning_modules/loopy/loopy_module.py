@@ -219,10 +219,10 @@ class LoopyModule(PortraitModule):
         stage1 = self.stage == "stage1"
         landmarks = batch.get("landmarks")
         if stage1:  # one random target frame per sample (§3.4, stage 1)
-            pick = torch.randint(0, t, (b,), device=frames.device)
-            frames = frames[torch.arange(b, device=frames.device), pick][:, None]
+            rows, pick = torch.arange(b, device=frames.device), torch.randint(0, t, (b,), device=frames.device)
+            frames = frames[rows, pick][:, None]
             if landmarks is not None:
-                landmarks = landmarks[torch.arange(b, device=frames.device), pick][:, None]
+                landmarks = landmarks[rows, pick][:, None]
         z0 = self.encode_frames(frames)
         ref = self.encode_frames(batch["reference"][:, None])[:, 0]
         keep = self.masks(b, frames.device)
