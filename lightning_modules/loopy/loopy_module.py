@@ -15,6 +15,7 @@ from diffusers import DDPMScheduler
 from lightning_modules.base import PortraitModule
 from lightning_modules.blocks.latent_codec import build_latent_codec
 from lightning_modules.blocks.mouth_weights import mouth_weights
+from lightning_modules.blocks.preconditioning import EDMPreconditioning
 from lightning_modules.blocks.seeding import init_stream
 from lightning_modules.loopy.audio_encoder import Wav2VecAudioEncoder
 from lightning_modules.loopy.audio_projection import AudioProjection
@@ -85,7 +86,7 @@ class LoopyModule(PortraitModule):
 
     def __init__(self, *, num_frames: int, fps: float, pretrained, latent, unet, tsm, temporal, audio, a2l,
                  variance, masks, guidance, sampling, noise_schedule, optim, stages=None,
-                 name: str = "loopy"):
+                 preconditioning=None, name: str = "loopy"):
         super().__init__()
         self.save_hyperparameters(logger=False)
         if int(num_frames) < 1:
@@ -126,6 +127,14 @@ class LoopyModule(PortraitModule):
         ddpm = {k: v for k, v in {**SD15_SCHEDULE, **self.noise_schedule}.items()
                 if k not in ("set_alpha_to_one", "steps_offset")}  # DDIM-only keys
         self.noise_scheduler = DDPMScheduler(**ddpm)
+        self.precond = None  # EDM preconditioning of an x0 denoiser (CPU presets; blocks/preconditioning.py)
+        if preconditioning:
+            if self.noise_scheduler.config.prediction_type != "sample":
+                raise ValueError(f"model.preconditioning wraps a clean-latent (x0) denoiser; set "
+                                 f"model.noise_schedule.prediction_type: sample (got "
+                                 f"{self.noise_scheduler.config.prediction_type!r}) or remove model.preconditioning")
+            self.precond = EDMPreconditioning(float(preconditioning["sigma_data"]),
+                                              self.noise_scheduler.alphas_cumprod)
         self.stage = "stage2"
         log.info("Loopy parameters per module: %s",
                  {k: f"{v / 1e6:.2f}M" for k, v in self.parameter_counts().items()})
@@ -249,7 +258,7 @@ class LoopyModule(PortraitModule):
         steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=z0.device)
         t_rep = steps.repeat_interleave(z0.shape[1])
         zt = self.noise_scheduler.add_noise(z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
-        pred = self.dual_unet(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
+        pred = self.denoise(zt.view_as(z0), steps, feats, keep.reference, audio, lat, temporal=not stage1)
         # Eq. 1 (epsilon); noise_schedule.prediction_type switches to v or x0 targets, snr_gamma to Min-SNR
         # weights, lip_weight to a heavier mouth region (CPU-scale recipes of model.stages[i])
         target = diffusion_target(self.noise_scheduler, z0.flatten(0, 1), noise.flatten(0, 1), t_rep)
@@ -262,6 +271,13 @@ class LoopyModule(PortraitModule):
             weights = mouth_weights(landmarks, tuple(z0.shape[-2:]), self.lip_weight,
                                     has=batch.get("landmark_mask")).flatten(0, 1)
         return diffusion_loss(self.noise_scheduler, pred.flatten(0, 1), target, t_rep, self.snr_gamma, weights)
+
+    def denoise(self, z, steps, *args, **kwargs) -> torch.Tensor:
+        """The dual U-Net's prediction for noisy latents z (B,T,C,h,w) at steps (B,), through the EDM
+        preconditioning when ``model.preconditioning`` is set."""
+        if self.precond is None:
+            return self.dual_unet(z, steps, *args, **kwargs)
+        return self.precond.denoise(self.dual_unet, z, steps, *args, **kwargs)
 
     def training_step(self, batch, batch_idx):
         loss = self.model_step(batch)
@@ -279,8 +295,7 @@ class LoopyModule(PortraitModule):
         audio3 = torch.cat([audio, torch.zeros_like(audio), torch.zeros_like(audio)])
         lat3 = None if lat is None else torch.cat([lat, torch.zeros_like(lat), torch.zeros_like(lat)])
         steps = torch.full((3 * b,), int(t), device=z.device, dtype=torch.long)
-        eps = self.dual_unet(z.repeat(3, 1, 1, 1, 1), steps, feats.repeat(3), ref_keep, audio3, lat3,
-                             temporal=True)
+        eps = self.denoise(z.repeat(3, 1, 1, 1, 1), steps, feats.repeat(3), ref_keep, audio3, lat3, temporal=True)
         e_audio, e_ref, e_base = eps.chunk(3)
         return combine_guidance([e_audio, e_ref, e_base], [ar, rr])
 
