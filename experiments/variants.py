@@ -23,8 +23,16 @@ def _id_regex(ids) -> str:
     return "^(" + "|".join(re.escape(str(i)) for i in ids) + ")_"
 
 
+def _seen_regex(ids) -> str:
+    """``${seen_regex:${data.test_identities}}`` -> ``^(?!(face03|face04)_)``: every test video *except*
+    those identities' (the held-out clips of identities the model was trained on)."""
+    return "^(?!" + _id_regex(ids)[1:] + ")"
+
+
 if not OmegaConf.has_resolver("id_regex"):
     OmegaConf.register_new_resolver("id_regex", _id_regex)
+if not OmegaConf.has_resolver("seen_regex"):
+    OmegaConf.register_new_resolver("seen_regex", _seen_regex)
 
 
 class VariantError(ValueError):

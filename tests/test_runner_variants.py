@@ -58,6 +58,9 @@ def test_open_set_subset_follows_the_held_out_identities(compose):
         assert list(cfg.data.test_identities) == ids
         assert all(pattern.search(f"{i}_test0") for i in ids)
         assert not pattern.search("astronaut_test0") and not pattern.search("face0_test0")
+        seen = re.compile(cfg.eval.subsets.seen)  # the complement: clips of identities trained on
+        assert not any(seen.search(f"{i}_test0") for i in ids)
+        assert seen.search("astronaut_test0") and seen.search("face0_test0") and seen.search("face02_test2")
 
 
 @pytest.mark.parametrize("key, value, kind", [("model.tsm.stride", "abc", "an integer"),
