@@ -48,13 +48,24 @@ def identity_names(num_identities: int) -> list[str]:
 
 
 def render_clip(ident, speaker: Speaker, style: MotionStyle, seconds: float, image_size: int,
-                rng: np.random.Generator, latency_frames: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Frames uint8 ``[T, S, S, 3]``, audio float32 ``[T * 640]`` and the ground-truth dict."""
+                rng: np.random.Generator, latency_frames: int = 0, clock: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Frames uint8 ``[T, S, S, 3]``, audio float32 ``[T * 640]`` and the ground-truth dict.
+
+    ``clock``: the same clip (identity, speech, mouth, nods on the same phrase onsets) with its head sway and
+    blinks taken from that point of the identity's clock instead of the clip's own, the pose shifted so that
+    frame 0 keeps the clip's own first pose (its reference frame): what a perfect generator that starts
+    from the reference but cannot know the clip's motion phase would render (the ``own_clock`` control).
+    """
     n = int(round(seconds * FPS))
     audio, openness, phrases = speak(n / FPS, speaker, rng)
     t0 = float(rng.uniform(0.0, 100.0))  # where on the identity's clock this clip starts
-    times = t0 + np.arange(n) / FPS
-    pose = head_pose(style, times, [t0 + p for p in phrases])
+    start = t0 if clock is None else float(clock)
+    times = start + np.arange(n) / FPS
+    pose = head_pose(style, times, [start + p for p in phrases])
+    if clock is not None:
+        first = head_pose(style, np.array([t0]), [t0 + p for p in phrases])
+        pose = {k: v - v[:1] + first[k] for k, v in pose.items()}
     blink = blink_track(style, times)
     mouth = mouth_track(openness, n, FPS, latency_frames)
     frames = np.zeros((n, image_size, image_size, 3), np.uint8)
@@ -64,7 +75,7 @@ def render_clip(ident, speaker: Speaker, style: MotionStyle, seconds: float, ima
         frames[t], kps[t] = render_frame(ident, p, float(mouth[t]), float(blink[t]), image_size)
     gt = {**pose, "mouth_open": mouth, "blink": blink, "keypoints": kps, "nose": kps[:, NOSE_TIP],
           "audio_envelope": frame_envelope(audio, n, FPS), "fps": np.float32(FPS),
-          "lip_latency_frames": np.int32(latency_frames), "t0": np.float32(t0)}
+          "lip_latency_frames": np.int32(latency_frames), "t0": np.float32(start)}
     return frames, audio, gt
 
 
@@ -110,6 +121,25 @@ class SynthTalk:
             out += [(name, i, f"{name}_test{c}", p["test_seconds"]) for c in range(p["test_clips_per_identity"])]
         return out
 
+    def _voice(self, index: int):
+        rng = np.random.default_rng([self.params["seed"], 101, index])
+        return Speaker.random(rng), MotionStyle.random(rng)
+
+    def _clip_rng(self, index: int, vid: str) -> np.random.Generator:
+        return np.random.default_rng([self.params["seed"], 202, index, int(hashlib.sha1(vid.encode()).hexdigest()[:8], 16)])
+
+    def render(self, video_id: str, clock: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Render clip ``video_id`` again, as ``build`` did (``clock=None``) or on another point of its
+        identity's clock (:func:`render_clip`); before video encoding."""
+        plan = {vid: (name, i, secs) for name, i, vid, secs in self.plan()}
+        if video_id not in plan:
+            raise KeyError(f"SynthTalk has no clip {video_id!r} at {self.folder}")
+        _, i, secs = plan[video_id]
+        p = self.params
+        ident = make_identity(i, p["image_size"] * p["canvas_scale"], p["seed"])
+        return render_clip(ident, *self._voice(i), secs, p["image_size"], self._clip_rng(i, video_id),
+                           p["lip_latency_frames"], clock=clock)
+
     def build(self, progress: bool = True) -> Path:
         if self.ready:
             return self.folder
@@ -118,9 +148,8 @@ class SynthTalk:
         idents, voices = {}, {}
         info = {}
         for i, name in enumerate(self.names):
-            rng = np.random.default_rng([p["seed"], 101, i])
             idents[name] = make_identity(i, p["image_size"] * p["canvas_scale"], p["seed"])
-            voices[name] = (Speaker.random(rng), MotionStyle.random(rng))
+            voices[name] = self._voice(i)
             info[name] = {"index": i, "kind": idents[name].kind, "held_out": name in p["test_identities"],
                           "speaker": voices[name][0].__dict__, "motion_style": voices[name][1].__dict__}
         # never a half-built set behind the name; another process that finished first keeps its copy
@@ -133,9 +162,8 @@ class SynthTalk:
         p = self.params
         splits: dict[str, list[str]] = {"train": [], "test": []}
         for name, i, vid, secs in tqdm(self.plan(), desc=f"SynthTalk -> {self.folder.name}", disable=not progress):
-            rng = np.random.default_rng([p["seed"], 202, i, int(hashlib.sha1(vid.encode()).hexdigest()[:8], 16)])
-            frames, audio, gt = render_clip(idents[name], *voices[name], secs, p["image_size"], rng,
-                                            p["lip_latency_frames"])
+            frames, audio, gt = render_clip(idents[name], *voices[name], secs, p["image_size"],
+                                            self._clip_rng(i, vid), p["lip_latency_frames"])
             write_video(tmp / "videos" / f"{vid}.mp4", frames, FPS, audio, SAMPLE_RATE, crf=p["crf"])
             write_wav(tmp / "videos" / f"{vid}.wav", audio, SAMPLE_RATE)
             with atomic_path(tmp / "gt" / f"{vid}.npz") as t, open(t, "wb") as fh:
@@ -180,6 +208,14 @@ class SynthTalkDataModule(ClipDataModule):
     @property
     def folder(self) -> Path:
         return self.gen.folder
+
+    def own_clock_frames(self, video_id: str, seed: int = 0) -> np.ndarray:
+        """Test clip ``video_id`` rendered on another point of its identity's clock (uint8 ``[T, S, S, 3]``):
+        the same speech and first pose, head sway and blinks out of phase with the ground truth's. The
+        clock is drawn from ``seed`` and the clip's name, so every run of a seed gets the same video."""
+        digest = int(hashlib.sha1(video_id.encode()).hexdigest()[:8], 16)
+        clock = float(np.random.default_rng([int(seed), 303, digest]).uniform(0.0, 100.0))
+        return self.gen.render(video_id, clock=clock)[0]
 
     def prepare_data(self) -> None:
         self.gen.build(self.progress)

@@ -9,7 +9,12 @@ metric gives a perfect model and a broken one, and where every variant sits betw
 - ``reference_swapped``: the ground-truth video of a test item of another identity, with this item's
   audio (identity broken: paired identity metrics such as SSIM must drop);
 - ``reference_still``: the reference frame repeated for the whole clip, with this item's audio (a
-  model that learned nothing: no lip or head motion).
+  model that learned nothing: no lip or head motion);
+- ``own_clock`` (SynthTalk only, from its generator): the clip rendered again with the same identity,
+  speech, mouth and first pose, but head sway and blinks from another point of the identity's clock. A
+  perfect generator that starts from the reference cannot know the clip's motion phase, so this row is
+  the best such a generator can score on paired metrics (SSIM) and what its motion scores against the
+  ground truth's (DGlo, DExp). On data without a generator the row is left out, with a log line.
 
 Control videos are encoded like the variants' samples (``experiments/prediction_writer.py``), scored
 with the experiment's metrics, logged as MLflow runs tagged ``suite.kind=control`` under the parent
@@ -32,6 +37,7 @@ CONTROLS = {
     "audio_shuffled": "Ground truth, audio shuffled",
     "reference_swapped": "Ground truth, reference swapped",
     "reference_still": "Reference still",
+    "own_clock": "Generator, own motion clock",
 }
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // 25
@@ -48,19 +54,29 @@ def _fit_audio(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return out
 
 
-def test_set(datamodule) -> list[dict]:
+def test_set(datamodule, seed: int = 0) -> list[dict]:
     """Each test item as ``{video_id, identity, gt_path, frames [T,H,W,3] uint8, audio [S]}``, from the data
-    module's ``predict_dataloader`` (the items every variant generated and is scored against)."""
+    module's ``predict_dataloader`` (the items every variant generated and is scored against), plus
+    ``own_clock`` frames where the data module renders them (SynthTalk)."""
     from core.video_io import read_video
 
     out = []
+    render = getattr(datamodule, "own_clock_frames", None)
     for batch in datamodule.predict_dataloader():
         for i, meta in enumerate(batch["meta"]):
             n = int(batch["num_frames"].reshape(-1)[i])
-            out.append({"video_id": str(meta["video_id"]), "identity": str(meta.get("identity", "")),
-                        "gt_path": str(meta["gt_path"]), "frames": read_video(meta["gt_path"]).frames[:n],
-                        "audio": batch["audio"][i, :n * SAMPLES_PER_FRAME].numpy().astype(np.float32)})
+            item = {"video_id": str(meta["video_id"]), "identity": str(meta.get("identity", "")),
+                    "gt_path": str(meta["gt_path"]), "frames": read_video(meta["gt_path"]).frames[:n],
+                    "audio": batch["audio"][i, :n * SAMPLES_PER_FRAME].numpy().astype(np.float32)}
+            if render is not None:
+                item["own_clock"] = _fit_length(render(item["video_id"], seed), n)
+            out.append(item)
     return out
+
+
+def available(name: str, items: list[dict]) -> bool:
+    """Whether control ``name`` can be made for these items (``own_clock`` needs a generator)."""
+    return name != "own_clock" or all("own_clock" in it for it in items)
 
 
 def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -79,6 +95,11 @@ def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.nd
             frames = _fit_length(other["frames"], len(frames))
         elif name == "reference_still":
             frames = np.repeat(frames[:1], len(frames), 0)
+        elif name == "own_clock":
+            if "own_clock" not in it:
+                raise ValueError(f"eval.controls: own_clock re-renders the test clips with SynthTalk's generator; "
+                                 f"item {it['video_id']!r} comes from data without one: remove own_clock")
+            frames = it["own_clock"]
         else:
             raise ValueError(f"eval.controls: unknown control {name!r}; use {sorted(CONTROLS)}")
         out.append((frames, audio))
@@ -110,4 +131,4 @@ def validate(names) -> list[str]:
     return names
 
 
-__all__ = ["CONTROLS", "control_videos", "test_set", "validate", "write_control"]
+__all__ = ["CONTROLS", "available", "control_videos", "test_set", "validate", "write_control"]

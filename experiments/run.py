@@ -352,9 +352,13 @@ def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Pa
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     cfg = prepare_variant(cfg, datamodule)
     datamodule.prepare_data()
-    items = controls.test_set(datamodule)
+    items = controls.test_set(datamodule, int(cfg.seed))
     if cfg.eval.get("max_videos"):
         items = items[:int(cfg.eval.max_videos)]
+    for name in [n for n in todo if not controls.available(n, items)]:
+        log.info("control %r left out: %s has no generator to render it (SynthTalk only)", name,
+                 cfg.data.get("name"))
+        todo.remove(name)
     for name in tqdm(todo, desc=f"{cfg.experiment.name}: controls", unit="control", dynamic_ncols=True):
         label = controls.CONTROLS[name]
         tags = {KIND: "control", EXPERIMENT: cfg.experiment.name, "suite.system": label, "suite.control": name,

@@ -17,6 +17,7 @@ import torch
 
 from core.train_once import get_or_build, read_meta
 from tests.conftest import REPO
+from tests.data_fixtures import synth_dm, synth_root  # noqa: F401  (fixtures)
 
 # ------------------------------------------------------------------------------------- train once
 
@@ -173,6 +174,28 @@ def test_control_videos_break_the_ground_truth_one_way_each():
         assert np.array_equal(tf, np.repeat(it["frames"][:1], n, 0))
     with pytest.raises(ValueError, match="eval.controls: unknown control"):
         control_videos("nope", items)
+
+
+def test_own_clock_control_takes_the_generators_frames_and_needs_a_generator():
+    from experiments.controls import available, control_videos
+
+    items = _items()
+    assert not available("own_clock", items) and available("reference_still", items)
+    with pytest.raises(ValueError, match=r"own_clock re-renders the test clips.*'a_test0'.*remove own_clock"):
+        control_videos("own_clock", items)
+    for it in items:
+        it["own_clock"] = 255 - it["frames"]
+    assert available("own_clock", items)
+    for it, (f, a) in zip(items, control_videos("own_clock", items), strict=True):
+        assert np.array_equal(f, 255 - it["frames"]) and np.array_equal(a, it["audio"])
+
+
+def test_synthtalk_test_set_carries_own_clock_frames(synth_dm):  # noqa: F811 (the fixture)
+    from experiments.controls import test_set
+
+    items = test_set(synth_dm, seed=0)
+    assert items and all(it["own_clock"].shape == it["frames"].shape for it in items)
+    assert all(np.abs(it["own_clock"][0].astype(int) - it["frames"][0]).mean() < 8 for it in items)  # frame 0
 
 
 # ------------------------------------------------------------------------------- sample sheets
