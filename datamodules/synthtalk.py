@@ -24,6 +24,7 @@ only to a model with a long motion history. Same parameters, same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,20 +49,24 @@ def identity_names(num_identities: int) -> list[str]:
 
 
 def render_clip(ident, speaker: Speaker, style: MotionStyle, seconds: float, image_size: int,
-                rng: np.random.Generator, latency_frames: int = 0, clock: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray, dict]:
+                rng: np.random.Generator, latency_frames: int = 0, clock: float | None = None,
+                at_rest: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """Frames uint8 ``[T, S, S, 3]``, audio float32 ``[T * 640]`` and the ground-truth dict.
 
     ``clock``: the same clip (identity, speech, mouth, nods on the same phrase onsets) with its head sway and
     blinks taken from that point of the identity's clock instead of the clip's own, the pose shifted so that
     frame 0 keeps the clip's own first pose (its reference frame): what a perfect generator that starts
     from the reference but cannot know the clip's motion phase would render (the ``own_clock`` control).
+    ``at_rest``: the same clip with the head at the identity's mean pose (no sway) and no blinks, the nods
+    on phrase onsets and the mouth as before: only what the audio determines (the ``at_rest`` control).
     """
     n = int(round(seconds * FPS))
     audio, openness, phrases = speak(n / FPS, speaker, rng)
     t0 = float(rng.uniform(0.0, 100.0))  # where on the identity's clock this clip starts
     start = t0 if clock is None else float(clock)
     times = start + np.arange(n) / FPS
+    if at_rest:  # the sinusoids' mean is the neutral pose; a blink period beyond the clip: no blink
+        style = dataclasses.replace(style, amplitudes=(0.0, 0.0, 0.0), blink_period_s=1e9)
     pose = head_pose(style, times, [start + p for p in phrases])
     if clock is not None:
         first = head_pose(style, np.array([t0]), [t0 + p for p in phrases])
@@ -128,9 +133,10 @@ class SynthTalk:
     def _clip_rng(self, index: int, vid: str) -> np.random.Generator:
         return np.random.default_rng([self.params["seed"], 202, index, int(hashlib.sha1(vid.encode()).hexdigest()[:8], 16)])
 
-    def render(self, video_id: str, clock: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-        """Render clip ``video_id`` again, as ``build`` did (``clock=None``) or on another point of its
-        identity's clock (:func:`render_clip`); before video encoding."""
+    def render(self, video_id: str, clock: float | None = None, at_rest: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Render clip ``video_id`` again, as ``build`` did (``clock=None``), on another point of its
+        identity's clock or with the head at rest (:func:`render_clip`); before video encoding."""
         plan = {vid: (name, i, secs) for name, i, vid, secs in self.plan()}
         if video_id not in plan:
             raise KeyError(f"SynthTalk has no clip {video_id!r} at {self.folder}")
@@ -138,7 +144,7 @@ class SynthTalk:
         p = self.params
         ident = make_identity(i, p["image_size"] * p["canvas_scale"], p["seed"])
         return render_clip(ident, *self._voice(i), secs, p["image_size"], self._clip_rng(i, video_id),
-                           p["lip_latency_frames"], clock=clock)
+                           p["lip_latency_frames"], clock=clock, at_rest=at_rest)
 
     def build(self, progress: bool = True) -> Path:
         if self.ready:
@@ -216,6 +222,11 @@ class SynthTalkDataModule(ClipDataModule):
         digest = int(hashlib.sha1(video_id.encode()).hexdigest()[:8], 16)
         clock = float(np.random.default_rng([int(seed), 303, digest]).uniform(0.0, 100.0))
         return self.gen.render(video_id, clock=clock)[0]
+
+    def at_rest_frames(self, video_id: str, seed: int = 0) -> np.ndarray:
+        """Test clip ``video_id`` with the head at its mean pose and no blinks, mouth and nods as in the
+        ground truth (uint8 ``[T, S, S, 3]``; ``seed`` unused: nothing is drawn)."""
+        return self.gen.render(video_id, at_rest=True)[0]
 
     def prepare_data(self) -> None:
         self.gen.build(self.progress)

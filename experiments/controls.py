@@ -14,7 +14,12 @@ metric gives a perfect model and a broken one, and where every variant sits betw
   speech, mouth and first pose, but head sway and blinks from another point of the identity's clock. A
   perfect generator that starts from the reference cannot know the clip's motion phase, so this row is
   the best such a generator can score on paired metrics (SSIM) and what its motion scores against the
-  ground truth's (DGlo, DExp). On data without a generator the row is left out, with a log line.
+  ground truth's (DGlo, DExp);
+- ``at_rest`` (SynthTalk only): the clip rendered with the head at the identity's mean pose and no
+  blinks, the mouth and the nods on phrase onsets as in the ground truth: only what the audio determines,
+  the best a motionless-but-talking generator can score.
+
+On data without a generator the last two rows are left out, with a log line.
 
 Control videos are encoded like the variants' samples (``experiments/prediction_writer.py``), scored
 with the experiment's metrics, logged as MLflow runs tagged ``suite.kind=control`` under the parent
@@ -38,7 +43,10 @@ CONTROLS = {
     "reference_swapped": "Ground truth, reference swapped",
     "reference_still": "Reference still",
     "own_clock": "Generator, own motion clock",
+    "at_rest": "Generator, head at rest",
 }
+#: controls rendered by the data set's generator: name -> the data module's method that renders a test item
+GENERATED = {"own_clock": "own_clock_frames", "at_rest": "at_rest_frames"}
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // 25
 
@@ -61,22 +69,22 @@ def test_set(datamodule, seed: int = 0) -> list[dict]:
     from core.video_io import read_video
 
     out = []
-    render = getattr(datamodule, "own_clock_frames", None)
+    renders = {name: getattr(datamodule, method) for name, method in GENERATED.items() if hasattr(datamodule, method)}
     for batch in datamodule.predict_dataloader():
         for i, meta in enumerate(batch["meta"]):
             n = int(batch["num_frames"].reshape(-1)[i])
             item = {"video_id": str(meta["video_id"]), "identity": str(meta.get("identity", "")),
                     "gt_path": str(meta["gt_path"]), "frames": read_video(meta["gt_path"]).frames[:n],
                     "audio": batch["audio"][i, :n * SAMPLES_PER_FRAME].numpy().astype(np.float32)}
-            if render is not None:
-                item["own_clock"] = _fit_length(render(item["video_id"], seed), n)
+            for name, render in renders.items():
+                item[name] = _fit_length(render(item["video_id"], seed), n)
             out.append(item)
     return out
 
 
 def available(name: str, items: list[dict]) -> bool:
-    """Whether control ``name`` can be made for these items (``own_clock`` needs a generator)."""
-    return name != "own_clock" or all("own_clock" in it for it in items)
+    """Whether control ``name`` can be made for these items (the ``GENERATED`` ones need a generator)."""
+    return name not in GENERATED or all(name in it for it in items)
 
 
 def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -95,11 +103,11 @@ def control_videos(name: str, items: list[dict]) -> list[tuple[np.ndarray, np.nd
             frames = _fit_length(other["frames"], len(frames))
         elif name == "reference_still":
             frames = np.repeat(frames[:1], len(frames), 0)
-        elif name == "own_clock":
-            if "own_clock" not in it:
-                raise ValueError(f"eval.controls: own_clock re-renders the test clips with SynthTalk's generator; "
-                                 f"item {it['video_id']!r} comes from data without one: remove own_clock")
-            frames = it["own_clock"]
+        elif name in GENERATED:
+            if name not in it:
+                raise ValueError(f"eval.controls: {name} re-renders the test clips with SynthTalk's generator; "
+                                 f"item {it['video_id']!r} comes from data without one: remove {name}")
+            frames = it[name]
         else:
             raise ValueError(f"eval.controls: unknown control {name!r}; use {sorted(CONTROLS)}")
         out.append((frames, audio))
@@ -131,4 +139,4 @@ def validate(names) -> list[str]:
     return names
 
 
-__all__ = ["CONTROLS", "available", "control_videos", "test_set", "validate", "write_control"]
+__all__ = ["CONTROLS", "GENERATED", "available", "control_videos", "test_set", "validate", "write_control"]

@@ -217,3 +217,17 @@ def test_own_clock_keeps_speech_and_first_pose_and_moves_out_of_phase(synth_root
     a = synth_dm.own_clock_frames("astronaut_test0", seed=0)
     assert np.array_equal(a, synth_dm.own_clock_frames("astronaut_test0", seed=0))  # the same per seed
     assert not np.array_equal(a, synth_dm.own_clock_frames("astronaut_test0", seed=1))
+
+
+def test_at_rest_keeps_mouth_and_nods_and_drops_sway_and_blinks(synth_root, synth_dm):
+    """The at_rest control: the audio-driven parts of the clip (mouth, nods on phrase onsets) and nothing
+    else: the head at the mean pose of its sway (yaw and roll 0), no blink."""
+    gen = SynthTalk(synth_root, **TINY)
+    _, audio, gt = gen.render("astronaut_test0")
+    _, audio2, rest = gen.render("astronaut_test0", at_rest=True)
+    assert np.array_equal(audio, audio2) and np.array_equal(rest["mouth_open"], gt["mouth_open"])
+    assert np.abs(gt["yaw"]).max() > 1.0 and np.abs(rest["yaw"]).max() == 0 and np.abs(rest["roll"]).max() == 0
+    assert rest["blink"].max() == 0
+    assert rest["pitch"].min() >= 0  # only the downward nods are left of the pitch track
+    a = synth_dm.at_rest_frames("astronaut_test0")
+    assert a.shape == synth_dm.own_clock_frames("astronaut_test0").shape

@@ -194,7 +194,7 @@ def test_synthtalk_test_set_carries_own_clock_frames(synth_dm):  # noqa: F811 (t
     from experiments.controls import test_set
 
     items = test_set(synth_dm, seed=0)
-    assert items and all(it["own_clock"].shape == it["frames"].shape for it in items)
+    assert items and all(it["own_clock"].shape == it["frames"].shape == it["at_rest"].shape for it in items)
     assert all(np.abs(it["own_clock"][0].astype(int) - it["frames"][0]).mean() < 8 for it in items)  # frame 0
 
 
