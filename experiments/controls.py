@@ -62,14 +62,15 @@ def _fit_audio(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return out
 
 
-def test_set(datamodule, seed: int = 0) -> list[dict]:
+def test_set(datamodule, seed: int = 0, controls=tuple(GENERATED)) -> list[dict]:
     """Each test item as ``{video_id, identity, gt_path, frames [T,H,W,3] uint8, audio [S]}``, from the data
-    module's ``predict_dataloader`` (the items every variant generated and is scored against), plus
-    ``own_clock`` frames where the data module renders them (SynthTalk)."""
+    module's ``predict_dataloader`` (the items every variant generated and is scored against), plus the
+    frames of the ``GENERATED`` controls among ``controls`` where the data module renders them (SynthTalk)."""
     from core.video_io import read_video
 
     out = []
-    renders = {name: getattr(datamodule, method) for name, method in GENERATED.items() if hasattr(datamodule, method)}
+    renders = {name: getattr(datamodule, method) for name, method in GENERATED.items()
+               if name in controls and hasattr(datamodule, method)}
     for batch in datamodule.predict_dataloader():
         for i, meta in enumerate(batch["meta"]):
             n = int(batch["num_frames"].reshape(-1)[i])

@@ -352,7 +352,7 @@ def run_controls(cfg: DictConfig, tracker: Tracker, parent_id: str, out_root: Pa
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     cfg = prepare_variant(cfg, datamodule)
     datamodule.prepare_data()
-    items = controls.test_set(datamodule, int(cfg.seed))
+    items = controls.test_set(datamodule, int(cfg.seed), todo)
     if cfg.eval.get("max_videos"):
         items = items[:int(cfg.eval.max_videos)]
     for name in [n for n in todo if not controls.available(n, items)]:

@@ -193,6 +193,7 @@ def test_own_clock_control_takes_the_generators_frames_and_needs_a_generator():
 def test_synthtalk_test_set_carries_own_clock_frames(synth_dm):  # noqa: F811 (the fixture)
     from experiments.controls import test_set
 
+    assert all("own_clock" not in it for it in test_set(synth_dm, seed=0, controls=["at_rest"]))  # not asked for
     items = test_set(synth_dm, seed=0)
     assert items and all(it["own_clock"].shape == it["frames"].shape == it["at_rest"].shape for it in items)
     assert all(np.abs(it["own_clock"][0].astype(int) - it["frames"][0]).mean() < 8 for it in items)  # frame 0
