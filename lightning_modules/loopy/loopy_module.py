@@ -127,7 +127,7 @@ class LoopyModule(PortraitModule):
         ddpm = {k: v for k, v in {**SD15_SCHEDULE, **self.noise_schedule}.items()
                 if k not in ("set_alpha_to_one", "steps_offset")}  # DDIM-only keys
         self.noise_scheduler = DDPMScheduler(**ddpm)
-        self.precond = None  # EDM preconditioning of an x0 denoiser (CPU presets; blocks/preconditioning.py)
+        self.precond = None  # EDM preconditioning of an x0 denoiser, off unless set (blocks/preconditioning.py)
         if preconditioning:
             if self.noise_scheduler.config.prediction_type != "sample":
                 raise ValueError(f"model.preconditioning wraps a clean-latent (x0) denoiser; set "
