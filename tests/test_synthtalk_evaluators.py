@@ -36,9 +36,10 @@ DATA = dict(
 )
 #: Few steps: enough to exercise every file of the cache, not to learn.
 QUICK = {"face": {"steps": 3, "width": 8}, "sync": {"steps": 2, "batch": 4}, "skill": False}
-#: A face network that tells the tiny set's faces from non-faces; a SyncNet that only has to load and run.
+#: A face network that tells the tiny set's faces from non-faces and follows their head motion (at 300
+#: steps it took heavily blurred faces for faces at some seeds); a SyncNet that only has to load and run.
 TRAINED = {
-    "face": {"steps": 300, "width": 8, "pairs": 16, "negatives": 32},
+    "face": {"steps": 500, "width": 8, "pairs": 16, "negatives": 32},
     "sync": {"steps": 10, "batch": 4},
     "skill": True,
 }
@@ -373,6 +374,53 @@ def test_skill_of_a_face_network_that_finds_no_face_is_measured_not_crashed(trai
     assert face["Glo"] == {"n": 0} and face["Exp"] == {"n": 0} and face["found"]["clean"] == 0.0
     sync = sync_skill(Lab(trained), clips)
     assert sync["offset_within_1_frame"] == 0.0 and sync["n_pairs"] == 17 * len(clips)
+
+
+def test_face_training_pairs_stay_in_one_clip_and_half_reach_across_it():
+    """Half the pairs are consecutive frames (Exp's differences), half a frame and any frame of its
+    clip (Glo's whole-clip variance); no pair crosses a clip boundary."""
+    from metrics.synthtalk.face_train import FAR_SHARE, clip_bounds, pair_starts, sample_pairs
+
+    clip_ids = np.repeat([7, 3, 5], [50, 3, 40])  # contiguous clips, ids in any order
+    first_of, last_of = (torch.from_numpy(b) for b in clip_bounds(clip_ids))
+    assert (int(first_of[0]), int(last_of[0]), int(first_of[52]), int(last_of[52])) == (0, 49, 50, 52)
+    assert (int(first_of[92]), int(last_of[92])) == (53, 92)
+    starts = torch.from_numpy(pair_starts(clip_ids))
+    gen = torch.Generator().manual_seed(0)
+    first, second, far = sample_pairs(starts, torch.ones(len(starts)), first_of, last_of, 4000, FAR_SHARE, gen)
+    ids = torch.from_numpy(clip_ids)
+    assert torch.equal(ids[first], ids[second])
+    assert torch.equal(second[~far], first[~far] + 1)
+    assert abs(float(far.float().mean()) - FAR_SHARE) < 0.03
+    in_long = far & (ids[first] == 7)
+    # any frame of the 50-frame clip: |i - j| of two uniform frames averages (50^2 - 1) / 150 ~ 16.7
+    assert 14 < float((second[in_long] - first[in_long]).abs().float().mean()) < 19
+    assert (int(second[in_long].min()), int(second[in_long].max())) == (0, 49)
+
+
+def test_motion_slope_reads_a_shrunk_track():
+    from metrics.synthtalk.skill import motion_slope
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((40, 68, 2))
+    shrunk = truth.mean(0) + 0.7 * (truth - truth.mean(0)) + 0.3  # shrunk toward the mean, then shifted
+    shrunk[5] = np.nan  # a frame without a face is left out
+    assert motion_slope(truth, truth) == pytest.approx(1.0)
+    assert motion_slope(shrunk, truth) == pytest.approx(0.7, abs=0.02)
+
+
+def test_trained_face_network_keeps_the_nose_motion_of_its_training_clips(trained, synth):
+    """SynthTalk's head sway moves the nose by parallax, a sub-pixel shift against the face. Trained
+    on consecutive frames only (``far_weight=0``), the tiny network shrinks that motion toward the
+    clip mean in one of its two training clips (slope 0.68 at seeds 0 and 1, measured); the pairs that
+    reach across the clip keep it (0.97-1.02)."""
+    from metrics.synthtalk.data import SynthTalkFolder
+    from metrics.synthtalk.skill import motion_slope
+
+    tracker = Lab(trained).tracker()
+    slopes = [motion_slope(tracker.outputs(c.frames)["points"], c.keypoints)
+              for c in SynthTalkFolder(synth).clips("train")]
+    assert min(slopes) > 0.85, slopes
 
 
 def test_presence_head_rejects_non_faces_and_keeps_blurred_faces(trained, synth):

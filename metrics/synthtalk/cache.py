@@ -135,6 +135,7 @@ class _Builder:
                 negatives=f.negatives,
                 lr=f.lr,
                 motion_weight=f.motion_weight,
+                far_weight=f.far_weight,
                 blink_oversample=f.blink_oversample,
                 seed=self.cfg.seed,
                 progress=self.progress,

@@ -25,6 +25,7 @@ class FaceConfig:
     negatives: int = 16
     lr: float = 3e-3
     motion_weight: float = 4.0
+    far_weight: float = 4.0
     blink_oversample: float = 5.0
 
 

@@ -1,10 +1,12 @@
 """Measured skill of the SynthTalk evaluators, on the held-out test split (never trained on).
 
 * Face network: NME (mean point error over the ground-truth outer-eye-corner distance 36-45) for
-  trained and held-out identities; Glo and Exp (Loopy eqs. 3, 5) from its keypoints against the
-  same metrics from the generator's keypoints, per clip and over the split (relative errors, and
-  the rank correlation over clips: does it order clips as the ground truth does); the share of frames
-  found as faces in clean test frames, in moderately blurred ones, and in non-faces of each kind.
+  trained and held-out identities; the slope of the tracked nose's displacement on the true one
+  (1: motion kept, below 1: shrunk toward the clip mean); Glo and Exp (Loopy eqs. 3, 5) from its
+  keypoints against the same metrics from the generator's keypoints, per clip and over the split
+  (relative errors, and the rank correlation over clips: does it order clips as the ground truth
+  does); the share of frames found as faces in clean test frames, in moderately blurred ones, and
+  in non-faces of each kind.
 * SyncNet: every test clip with its audio delayed by k = -8..8 frames (reported offset should be
   -k, metrics/sync.py's sign); the share of (clip, k) pairs within one frame. Sync-C of each clip
   with its own audio against the audio of another test item, with 95% bootstrap intervals.
@@ -22,7 +24,7 @@ from tqdm import tqdm
 
 from metrics.bootstrap import bootstrap_ci
 from metrics.frechet import frechet_from_features
-from metrics.landmarks import VideoSkipped
+from metrics.landmarks import IBUG_NOSE_TIP, VideoSkipped
 from metrics.motion import glo_exp
 from metrics.sync import mfcc_features, sync_from_features
 from metrics.synthtalk.face_train import MODERATE_BLUR, NEGATIVE_KINDS, gaussian_blur, make_negatives
@@ -36,6 +38,21 @@ def nme(points: np.ndarray, truth: np.ndarray) -> float:
     """Mean over frames of the mean point error divided by the true outer-eye-corner distance (36-45)."""
     iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1)
     return float(np.nanmean(np.linalg.norm(points - truth, axis=-1).mean(1) / iod))
+
+
+def motion_slope(points: np.ndarray, truth: np.ndarray, point: int = IBUG_NOSE_TIP) -> float:
+    """Least-squares slope of a point's tracked displacement from its clip mean on the true one.
+
+    ``points``, ``truth`` [T,68,2] (NaN rows of ``points``: no face, left out). 1: the track moves as
+    the face does; below 1: motion shrunk toward the clip mean (Glo then reads about slope^2 of the
+    truth), as a regressor does when it reads a subtle cue, here the nose's parallax, partly from
+    the identity's average pose."""
+    ok = np.isfinite(points[:, point]).all(-1)
+    if ok.sum() < 2:
+        return float("nan")
+    p, t = points[ok, point], truth[ok, point]
+    dp, dt = p - p.mean(0), t - t.mean(0)
+    return float((dp * dt).sum() / (dt * dt).sum())
 
 
 def _relative(pred: np.ndarray, true: np.ndarray) -> dict:
@@ -61,11 +78,11 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def _finite_mean(values: list[float]) -> float | None:
-    """Mean of the finite values; None when there are none."""
+def _finite_mean(values: list[float], reduce=np.mean) -> float | None:
+    """Mean (or ``reduce``) of the finite values; None when there are none."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
-    return float(v.mean()) if len(v) else None
+    return float(reduce(v)) if len(v) else None
 
 
 def face_skill(lab, clips) -> dict:
@@ -79,6 +96,7 @@ def face_skill(lab, clips) -> dict:
         except VideoSkipped:  # no face found in enough frames: the clip counts as missed
             got = {"Glo": float("nan"), "Exp": float("nan")}
         e = nme(track.points, c.keypoints) if track.found.any() else float("nan")
+        slope = motion_slope(track.points, c.keypoints)
         nmes["held_out" if c.held_out else "trained"].append(e)
         per_clip.append(
             {
@@ -86,6 +104,7 @@ def face_skill(lab, clips) -> dict:
                 "held_out": c.held_out,
                 "nme": e,
                 "found": track.found_fraction,
+                "nose_motion_slope": slope,
                 "Glo_true": truth["Glo"],
                 "Glo": got["Glo"],
                 "Exp_true": truth["Exp"],
@@ -125,6 +144,7 @@ def face_skill(lab, clips) -> dict:
         "nme_held_out_identities": _finite_mean(nmes["held_out"]),
         "Glo": _relative(col["Glo"], col["Glo_true"]),
         "Exp": _relative(col["Exp"], col["Exp_true"]),
+        "nose_motion_slope_median": _finite_mean([r["nose_motion_slope"] for r in per_clip], np.median),
         "found": found,
         "per_clip": per_clip,
         "blur_sigma_px": S * MODERATE_BLUR,
@@ -269,6 +289,9 @@ def flatten(skill: dict) -> dict[str, float]:
         "glo_rel_err_of_mean": f["Glo"].get("rel_err_of_mean"),
         "exp_rel_err_median": f["Exp"].get("median_abs_rel_err"),
         "exp_rel_err_of_mean": f["Exp"].get("rel_err_of_mean"),
+        "glo_share_within_10pct": f["Glo"].get("share_within_10pct"),
+        "exp_share_within_10pct": f["Exp"].get("share_within_10pct"),
+        "nose_motion_slope": f.get("nose_motion_slope_median"),
         **{f"found_{k}": v for k, v in f["found"].items()},
         "sync_offset_within_1": s["offset_within_1_frame"],
         "sync_c_own": s["sync_c_own_audio"]["mean"],
@@ -291,6 +314,7 @@ __all__ = [
     "features_skill",
     "flatten",
     "measure_skill",
+    "motion_slope",
     "nme",
     "sync_skill",
 ]
