@@ -78,8 +78,8 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def _finite_mean(values: list[float], reduce=np.mean) -> float | None:
-    """Mean (or ``reduce``) of the finite values; None when there are none."""
+def _of_finite(values: list[float], reduce=np.mean) -> float | None:
+    """``reduce`` (the mean unless given) of the finite values; None when there are none."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return float(reduce(v)) if len(v) else None
@@ -96,7 +96,6 @@ def face_skill(lab, clips) -> dict:
         except VideoSkipped:  # no face found in enough frames: the clip counts as missed
             got = {"Glo": float("nan"), "Exp": float("nan")}
         e = nme(track.points, c.keypoints) if track.found.any() else float("nan")
-        slope = motion_slope(track.points, c.keypoints)
         nmes["held_out" if c.held_out else "trained"].append(e)
         per_clip.append(
             {
@@ -104,7 +103,7 @@ def face_skill(lab, clips) -> dict:
                 "held_out": c.held_out,
                 "nme": e,
                 "found": track.found_fraction,
-                "nose_motion_slope": slope,
+                "nose_motion_slope": motion_slope(track.points, c.keypoints),
                 "Glo_true": truth["Glo"],
                 "Glo": got["Glo"],
                 "Exp_true": truth["Exp"],
@@ -140,11 +139,11 @@ def face_skill(lab, clips) -> dict:
     )
     return {
         # None when no clip of the group had a face found (the miss shows in per_clip and `found`)
-        "nme_trained_identities": _finite_mean(nmes["trained"]),
-        "nme_held_out_identities": _finite_mean(nmes["held_out"]),
+        "nme_trained_identities": _of_finite(nmes["trained"]),
+        "nme_held_out_identities": _of_finite(nmes["held_out"]),
         "Glo": _relative(col["Glo"], col["Glo_true"]),
         "Exp": _relative(col["Exp"], col["Exp_true"]),
-        "nose_motion_slope_median": _finite_mean([r["nose_motion_slope"] for r in per_clip], np.median),
+        "nose_motion_slope_median": _of_finite([r["nose_motion_slope"] for r in per_clip], np.median),
         "found": found,
         "per_clip": per_clip,
         "blur_sigma_px": S * MODERATE_BLUR,
